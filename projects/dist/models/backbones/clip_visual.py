@@ -1,0 +1,157 @@
+"""Frozen CLIP image tower that returns the residual stream of chosen blocks."""
+from typing import List, Optional, Sequence, Union
+
+import torch
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from open_clip.transformer import QuickGELU, VisionTransformer
+
+from mmaction.registry import MODELS
+from ..utils.clip_arch import resolve_clip_arch
+from ..utils.clip_checkpoint import (load_clip_state_dict, load_tower_strict,
+                                     split_clip_state_dict)
+
+
+@MODELS.register_module()
+class DiSTCLIPVisual(BaseModule):
+    """CLIP ViT image tower (open_clip, OpenAI parameter names), frozen.
+
+    Runs patch embedding, ``ln_pre`` and the transformer blocks, and returns
+    the raw residual stream (before ``ln_post``) after each requested block.
+    Blocks after the last requested one are not run.
+
+    When ``frozen`` (the default), every parameter has
+    ``requires_grad=False``, the module stays in eval mode through
+    ``model.train()``, and the forward runs under ``torch.no_grad()``.
+
+    Args:
+        arch (str | dict): CLIP architecture name (``'ViT-B/16'``,
+            ``'ViT-L/14'``, ...) or a dict of dimensions, see
+            :func:`resolve_clip_arch`. Defaults to ``'ViT-B/16'``.
+        pretrained (str, optional): CLIP weights: an OpenAI TorchScript file,
+            a state-dict file (full CLIP or visual tower only, OpenAI names) or
+            an open_clip pretrained tag. Loaded in :meth:`init_weights` only.
+            Defaults to None (random weights; e.g. when a converted DiST
+            checkpoint provides them).
+        frozen (bool): Freeze the tower. Defaults to True.
+        dtype (str): Precision of the frozen tower's weights and compute:
+            ``'fp32'``, ``'fp16'`` or ``'bf16'``. Outputs are returned in this
+            dtype. Defaults to ``'fp32'``.
+        init_cfg (dict, optional): MMEngine init config. Defaults to None.
+    """
+
+    _DTYPES = dict(fp32=torch.float32, fp16=torch.float16, bf16=torch.bfloat16)
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'ViT-B/16',
+                 pretrained: Optional[str] = None,
+                 frozen: bool = True,
+                 dtype: str = 'fp32',
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if dtype not in self._DTYPES:
+            raise ValueError(f'dtype must be one of {list(self._DTYPES)}, '
+                             f'got {dtype!r}')
+        self.arch = resolve_clip_arch(arch)
+        self.pretrained = pretrained
+        self.frozen = frozen
+        self.dtype = self._DTYPES[dtype]
+        a = self.arch
+        self.visual = VisionTransformer(
+            image_size=a['image_size'],
+            patch_size=a['patch_size'],
+            width=a['width'],
+            layers=a['layers'],
+            heads=a['heads'],
+            mlp_ratio=a['mlp_ratio'],
+            output_dim=a['embed_dim'],
+            act_layer=QuickGELU)
+        self._freeze()
+
+    @property
+    def width(self) -> int:
+        """int: Channels D of the residual stream."""
+        return self.arch['width']
+
+    @property
+    def num_layers(self) -> int:
+        """int: Number of transformer blocks."""
+        return self.arch['layers']
+
+    @property
+    def grid_size(self) -> tuple:
+        """tuple[int, int]: Patch grid (h, w) at the native input size."""
+        return tuple(self.visual.grid_size)
+
+    def _freeze(self) -> None:
+        if self.frozen:
+            self.visual.requires_grad_(False)
+            self.visual.eval()
+        if self.dtype != torch.float32:
+            self.visual.to(self.dtype)
+
+    def init_weights(self) -> None:
+        """Load ``pretrained`` CLIP weights (strictly) into the tower."""
+        if self.pretrained is None:
+            super().init_weights()
+            return
+        state = load_clip_state_dict(self.pretrained, self.arch['name'])
+        visual, _, _ = split_clip_state_dict(state)
+        if not visual:  # a visual-tower-only state dict
+            visual = state
+        load_tower_strict(self.visual, visual, 'CLIP visual tower',
+                          self.pretrained)
+        self._freeze()
+        print_log(f'DiSTCLIPVisual: loaded CLIP weights from '
+                  f'{self.pretrained}', logger='current')
+
+    def train(self, mode: bool = True) -> 'DiSTCLIPVisual':
+        """Set training mode; a frozen tower stays in eval mode."""
+        super().train(mode)
+        if self.frozen:
+            self.visual.eval()
+        return self
+
+    def forward(self, frames: torch.Tensor,
+                out_indices: Sequence[int]) -> List[torch.Tensor]:
+        """Encode frames and return the residual stream of chosen blocks.
+
+        Args:
+            frames (torch.Tensor): Images, (N, 3, H, W), CLIP-normalised.
+            out_indices (Sequence[int]): Block indices whose outputs to
+                return, ascending.
+
+        Returns:
+            list[torch.Tensor]: One (N, 1 + h*w, D) tensor per index, in the
+            tower's dtype.
+        """
+        if self.frozen:
+            with torch.no_grad():
+                return self._forward(frames, out_indices)
+        return self._forward(frames, out_indices)
+
+    def _forward(self, frames: torch.Tensor,
+                 out_indices: Sequence[int]) -> List[torch.Tensor]:
+        v = self.visual
+        exp_h, exp_w = self.arch['image_size'], self.arch['image_size']
+        if frames.dim() != 4 or frames.shape[1] != 3:
+            raise ValueError('expected frames of shape (N, 3, H, W), got '
+                             f'{tuple(frames.shape)}')
+        if tuple(frames.shape[-2:]) != (exp_h, exp_w):
+            raise ValueError(
+                f'frame size {tuple(frames.shape[-2:])} does not match the '
+                f'CLIP input size {(exp_h, exp_w)} of this arch (positional '
+                'embeddings are not resized); resize/crop frames to it')
+        x = v.conv1(frames.to(self.dtype))  # (N, D, h, w)
+        x = x.flatten(2).transpose(1, 2)  # (N, h*w, D)
+        cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+        x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
+        x = v.ln_pre(x)  # (N, L, D)
+        outs = []
+        wanted = set(out_indices)
+        last = max(out_indices)
+        for i, block in enumerate(v.transformer.resblocks[:last + 1]):
+            x = block(x)
+            if i in wanted:
+                outs.append(x)
+        return outs

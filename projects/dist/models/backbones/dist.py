@@ -1,0 +1,257 @@
+"""DiST backbone: frozen CLIP spatial encoder + temporal encoder +
+integration branch + ada-pooling aggregator."""
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import trunc_normal_
+
+from mmaction.registry import MODELS
+from ..layers import (AdaPoolingAggregator, IntegrationBlock,
+                      IntegrationToTemporal, TemporalBlock,
+                      TemporalToIntegration)
+
+
+@MODELS.register_module()
+class DiST(BaseModule):
+    """DiST video encoder (Qing et al., ICCV 2023).
+
+    `Disentangling Spatial and Temporal Learning for Efficient Image-to-Video
+    Transfer Learning <https://arxiv.org/abs/2309.07911>`_.
+
+    Data flow for a clip of ``T = num_frames`` frames, ``Ts = T / alpha``::
+
+        clip (B,3,T,H,W) ──every alpha-th frame──> frozen CLIP ViT (no grad)
+          │                                        │ block outputs f_i
+          │                                        v   (B*Ts, L, D)
+          └─> temporal stem (B,Ct,T,h,w)      input_projs[i]: D -> Ci
+              │                                    │ z_i = proj(f_i) + r_{i-1}
+              T-Block_i ──── temporal->integration ┼──> z'_i = z_i + t2i
+              │   <──── integration->temporal ─────┘    r_i = I-Block_i(z'_i)
+              v (next layer)                        F = r_last + z'_last
+                                                    │
+        ada-pooling(F) + Linear(mean CLS of last selected block) -> LN -> proj
+                                                    v
+                                      video embedding (B, E) in CLIP space
+
+    Both exchange directions read the pre-exchange tensors. Only the side
+    network (everything but ``spatial_encoder``) has trainable parameters.
+
+    Args:
+        spatial_encoder (dict): Config of the frozen image tower. Defaults to
+            ``dict(type='DiSTCLIPVisual', arch='ViT-B/16')``.
+        num_frames (int): Frames T of the input clip (the temporal stream's
+            frame count). Defaults to 16.
+        alpha (int): Temporal frames per spatial frame; CLIP sees frames
+            ``0, alpha, 2*alpha, ...``. Defaults to 2.
+        selected_layers (Sequence[int], optional): CLIP blocks feeding the
+            integration branch, ascending; position ``k`` here is DiST layer
+            ``k``. None selects every block. Defaults to None.
+        integration_dim (int): Channels C_i of the integration branch.
+            Defaults to 384.
+        temporal_dim (int): Channels C_t of the temporal encoder.
+            Defaults to 96.
+        spatial_patch_size (int, optional): Spatial patch of the temporal
+            stem; None uses the CLIP patch size (the grids must match).
+            Defaults to None.
+        temporal_patch_size (int): Temporal kernel of the stem (odd).
+            Defaults to 5.
+        temporal_kernel_size (int): Temporal kernel of the T-Blocks.
+            Defaults to 3.
+        integration_kernel_size (int, optional): Temporal kernel of the
+            I-Blocks' temporal MLP; None means ``temporal_kernel_size``.
+        temporal_mlp_ratio (float): T-Block hidden ratio. Defaults to 1.
+        integration_mlp_ratio (float): I-Block token-MLP ratio. Defaults to 1.
+        integration_temporal_mlp_ratio (float): I-Block temporal-MLP ratio.
+            Defaults to 0.25.
+        num_ada_layers (int): Ada-pooling layers (4 for K400, 2 for SSv2 in
+            the paper's configs). Defaults to 4.
+        ada_heads (int, optional): Ada-pooling heads; ``integration_dim //
+            64`` if None.
+        ada_mlp_ratio (float): Ada-pooling MLP ratio. Defaults to 4.
+        output_dim (int, optional): Video embedding size E; None uses the
+            CLIP joint embedding size (required by the text classifier).
+        init_std (float): Std of the truncated-normal init of the side
+            network's linear/conv weights and tokens. Defaults to 0.02.
+        init_cfg (dict, optional): MMEngine init config. Defaults to None.
+    """
+
+    def __init__(self,
+                 spatial_encoder: dict = dict(
+                     type='DiSTCLIPVisual', arch='ViT-B/16'),
+                 num_frames: int = 16,
+                 alpha: int = 2,
+                 selected_layers: Optional[Sequence[int]] = None,
+                 integration_dim: int = 384,
+                 temporal_dim: int = 96,
+                 spatial_patch_size: Optional[int] = None,
+                 temporal_patch_size: int = 5,
+                 temporal_kernel_size: int = 3,
+                 integration_kernel_size: Optional[int] = None,
+                 temporal_mlp_ratio: float = 1.0,
+                 integration_mlp_ratio: float = 1.0,
+                 integration_temporal_mlp_ratio: float = 0.25,
+                 num_ada_layers: int = 4,
+                 ada_heads: Optional[int] = None,
+                 ada_mlp_ratio: float = 4.0,
+                 output_dim: Optional[int] = None,
+                 init_std: float = 0.02,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.spatial_encoder = MODELS.build(spatial_encoder)
+        depth = self.spatial_encoder.num_layers
+        clip_dim = self.spatial_encoder.width
+        if alpha < 1 or num_frames % alpha:
+            raise ValueError(f'num_frames ({num_frames}) must be a positive '
+                             f'multiple of alpha ({alpha})')
+        if selected_layers is None:
+            selected_layers = range(depth)
+        selected_layers = tuple(int(i) for i in selected_layers)
+        if (not selected_layers or list(selected_layers) != sorted(
+                set(selected_layers)) or selected_layers[0] < 0
+                or selected_layers[-1] >= depth):
+            raise ValueError(
+                f'selected_layers must be distinct ascending CLIP block '
+                f'indices in [0, {depth - 1}], got {list(selected_layers)}')
+        spatial_patch_size = (
+            spatial_patch_size or self.spatial_encoder.arch['patch_size'])
+        grid = self.spatial_encoder.grid_size
+        image_size = self.spatial_encoder.arch['image_size']
+        if image_size % spatial_patch_size or (
+                image_size // spatial_patch_size) != grid[0]:
+            raise ValueError(
+                f'temporal stem patch {spatial_patch_size} gives a '
+                f'{image_size // spatial_patch_size}-wide grid at '
+                f'{image_size} px but the CLIP tower has a {grid[0]}-wide '
+                f'grid; use spatial_patch_size='
+                f"{self.spatial_encoder.arch['patch_size']}")
+        if temporal_patch_size % 2 != 1:
+            raise ValueError('temporal_patch_size must be odd, got '
+                             f'{temporal_patch_size}')
+
+        self.num_frames = num_frames
+        self.alpha = alpha
+        self.num_spatial_frames = num_frames // alpha
+        self.selected_layers = selected_layers
+        self.init_std = init_std
+        n_sel = len(selected_layers)
+        ts = self.num_spatial_frames
+        integration_kernel_size = (
+            integration_kernel_size or temporal_kernel_size)
+
+        # temporal encoder
+        self.temporal_stem = nn.Conv3d(
+            3,
+            temporal_dim,
+            kernel_size=(temporal_patch_size, spatial_patch_size,
+                         spatial_patch_size),
+            stride=(1, spatial_patch_size, spatial_patch_size),
+            padding=(temporal_patch_size // 2, 0, 0))
+        self.temporal_blocks = nn.ModuleList(
+            TemporalBlock(temporal_dim, temporal_mlp_ratio,
+                          temporal_kernel_size) for _ in range(n_sel))
+        # integration branch
+        self.input_projs = nn.ModuleList(
+            nn.Linear(clip_dim, integration_dim) for _ in range(n_sel))
+        self.to_temporal = nn.ModuleList(
+            IntegrationToTemporal(integration_dim, temporal_dim, alpha)
+            # the last layer's integration->temporal output would be unused
+            for _ in range(n_sel - 1))
+        self.to_integration = nn.ModuleList(
+            TemporalToIntegration(temporal_dim, integration_dim, alpha, ts)
+            for _ in range(n_sel))
+        self.integration_blocks = nn.ModuleList(
+            IntegrationBlock(integration_dim, integration_mlp_ratio,
+                             integration_temporal_mlp_ratio,
+                             integration_kernel_size) for _ in range(n_sel))
+        self.aggregator = AdaPoolingAggregator(
+            integration_dim,
+            clip_dim,
+            output_dim or self.spatial_encoder.arch['embed_dim'],
+            ts,
+            num_layers=num_ada_layers,
+            num_heads=ada_heads,
+            mlp_ratio=ada_mlp_ratio)
+
+    @property
+    def output_dim(self) -> int:
+        """int: Size E of the video embedding."""
+        return self.aggregator.proj.shape[1]
+
+    def init_weights(self) -> None:
+        """Initialise the side network, then the spatial encoder.
+
+        Linear/conv weights and the learned tokens get a truncated normal
+        (std ``init_std``), biases zero, LayerNorms (1, 0), attention input
+        projections Xavier-uniform; ``aggregator.proj`` keeps its
+        ``randn * C_i**-0.5`` init. The spatial encoder loads its pretrained
+        weights (if configured) in its own ``init_weights``.
+        """
+        std = self.init_std
+        for name, m in self.named_modules():
+            if name.startswith('spatial_encoder'):
+                continue
+            if isinstance(m, (nn.Linear, nn.Conv3d)):
+                trunc_normal_(m.weight, std=std)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        for name, p in self.named_parameters():
+            if name.endswith(('cls_token', 'positional_embedding',
+                              'spatial_query', 'video_query')):
+                trunc_normal_(p, std=std)
+        for m in self.modules():
+            if hasattr(m, 'in_proj_weight'):
+                nn.init.xavier_uniform_(m.in_proj_weight)
+                nn.init.zeros_(m.in_proj_bias)
+        self.spatial_encoder.init_weights()
+        self._is_init = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Encode a batch of clips.
+
+        Args:
+            x (torch.Tensor): Clips, (B, 3, T, H, W), CLIP-normalised, with
+                ``T == num_frames``.
+
+        Returns:
+            torch.Tensor: Video embeddings, (B, E).
+        """
+        if x.dim() != 5 or x.shape[1] != 3:
+            raise ValueError('DiST expects clips of shape (B, 3, T, H, W), '
+                             f'got {tuple(x.shape)}')
+        b, _, t, h, w = x.shape
+        if t != self.num_frames:
+            raise ValueError(f'clip has {t} frames but DiST was configured '
+                             f'with num_frames={self.num_frames}')
+        ts = self.num_spatial_frames
+        # spatial stream: every alpha-th frame, as frames (B*Ts, 3, H, W)
+        frames = x[:, :, ::self.alpha].transpose(1, 2).reshape(
+            b * ts, 3, h, w)
+        feats = self.spatial_encoder(frames, self.selected_layers)
+        dtype = self.temporal_stem.weight.dtype
+        feats = [f.to(dtype) for f in feats]  # (B*Ts, L, D) each
+
+        xt = self.temporal_stem(x.to(dtype))  # (B, C_t, T, h', w')
+        if xt.shape[-2:] != self.spatial_encoder.grid_size:
+            raise ValueError(
+                f'temporal grid {tuple(xt.shape[-2:])} != CLIP grid '
+                f'{self.spatial_encoder.grid_size} for input {(h, w)}')
+        residual = None
+        n_sel = len(self.selected_layers)
+        for i in range(n_sel):
+            xt = self.temporal_blocks[i](xt)
+            z = self.input_projs[i](feats[i])  # (B*Ts, L, C_i)
+            if residual is not None:
+                z = z + residual
+            # simultaneous exchange: both directions read xt and z as they
+            # are now
+            z_in = z + self.to_integration[i](xt)
+            if i < n_sel - 1:
+                xt = xt + self.to_temporal[i](z, b)
+            residual = self.integration_blocks[i](z_in, b)
+        tokens = residual + z_in  # F, (B*Ts, L, C_i)
+        clip_cls = feats[-1][:, 0].view(b, ts, -1)  # (B, Ts, D)
+        return self.aggregator(tokens, clip_cls)

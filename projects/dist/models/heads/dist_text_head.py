@@ -1,0 +1,191 @@
+"""Classification head of DiST: cosine similarity with CLIP text embeddings."""
+from typing import List, Optional, Sequence, Tuple, Union
+
+import open_clip
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmaction.models.heads.base import BaseHead
+from mmaction.registry import MODELS
+from ..utils.class_names import load_class_names
+
+
+@MODELS.register_module()
+class DiSTTextHead(BaseHead):
+    """Classify video embeddings against CLIP text embeddings of class names.
+
+    ``logits = exp(logit_scale) * cos(video_embedding, text_feature_k)`` with
+    the frozen CLIP text tower's ``logit_scale`` (ln 100 in OpenAI weights,
+    i.e. a fixed scale of 100) — DiST's classifier. The text features are
+    computed once per class set and cached; the cache is rebuilt whenever the
+    text tower's weights change (loading a checkpoint, ``init_weights``), the
+    class names change (:meth:`set_class_names`) or the device/dtype changes.
+
+    ``classifier='linear'`` replaces this with a plain trainable linear layer
+    (for recipes without class names); no text tower is built then.
+
+    Because the classifier is the text tower itself, a trained model can be
+    evaluated on a different label set without retraining: pass other
+    ``class_names`` (and the matching ``num_classes``).
+
+    Args:
+        num_classes (int): Number of classes K.
+        in_channels (int): Video embedding size E.
+        class_names (str | Sequence[str], optional): Label file (one name per
+            line, label order) or the names. Required for the text
+            classifier.
+        text_encoder (dict): Config of the frozen text tower. Defaults to
+            ``dict(type='DiSTCLIPText', arch='ViT-B/16')``.
+        classifier (str): ``'text'`` or ``'linear'``. Defaults to ``'text'``.
+        prompt_template (str, optional): Format string applied to every
+            class name, e.g. ``'a video of {}.'``. None (the official
+            setting) uses the raw names.
+        dropout_ratio (float): Dropout on the embedding before the linear
+            classifier. Defaults to 0.
+        loss_cls (dict): Loss config. Defaults to CrossEntropyLoss.
+        multi_class (bool): Multi-label task. Defaults to False.
+        label_smooth_eps (float): Label smoothing. Defaults to 0.
+        topk (int | tuple[int]): Top-k accuracy in training logs.
+            Defaults to (1, 5).
+        average_clips (str, optional): ``'score'``, ``'prob'`` or None, how
+            multi-view scores are merged at test time. Defaults to 'prob'.
+        init_cfg (dict, optional): MMEngine init config. Defaults to None.
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 class_names: Optional[Union[str, Sequence[str]]] = None,
+                 text_encoder: dict = dict(
+                     type='DiSTCLIPText', arch='ViT-B/16'),
+                 classifier: str = 'text',
+                 prompt_template: Optional[str] = None,
+                 dropout_ratio: float = 0.0,
+                 loss_cls: dict = dict(type='CrossEntropyLoss'),
+                 multi_class: bool = False,
+                 label_smooth_eps: float = 0.0,
+                 topk: Union[int, Tuple[int]] = (1, 5),
+                 average_clips: Optional[str] = 'prob',
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(
+            num_classes=num_classes,
+            in_channels=in_channels,
+            loss_cls=loss_cls,
+            multi_class=multi_class,
+            label_smooth_eps=label_smooth_eps,
+            topk=topk,
+            average_clips=average_clips,
+            init_cfg=init_cfg)
+        if classifier not in ('text', 'linear'):
+            raise ValueError(f"classifier must be 'text' or 'linear', got "
+                             f'{classifier!r}')
+        self.classifier = classifier
+        self.prompt_template = prompt_template
+        self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio else None
+        self.class_names: Optional[List[str]] = None
+        self._text_cache: Optional[tuple] = None
+        if classifier == 'text':
+            if class_names is None:
+                raise ValueError("the text classifier needs class_names (a "
+                                 "label file or a list); use classifier="
+                                 "'linear' to train without them")
+            self.text_encoder = MODELS.build(text_encoder)
+            embed_dim = self.text_encoder.arch['embed_dim']
+            if embed_dim != in_channels:
+                raise ValueError(
+                    f'in_channels={in_channels} must equal the CLIP joint '
+                    f'embedding size {embed_dim} of the text tower')
+            self.register_buffer(
+                'text_tokens', torch.zeros(0, 1, dtype=torch.long),
+                persistent=False)
+            self.set_class_names(class_names)
+        else:
+            self.text_encoder = None
+            self.fc_cls = nn.Linear(in_channels, num_classes)
+            if class_names is not None:
+                self.class_names = load_class_names(class_names)
+                self._check_count(self.class_names, class_names)
+
+    def _check_count(self, names: List[str], source) -> None:
+        if len(names) != self.num_classes:
+            where = source if isinstance(source, str) else 'the given list'
+            raise ValueError(f'{len(names)} class names in {where} but '
+                             f'num_classes={self.num_classes}')
+
+    def set_class_names(self,
+                        class_names: Union[str, Sequence[str]],
+                        num_classes: Optional[int] = None) -> None:
+        """Use another label set with the text classifier (no retraining).
+
+        Args:
+            class_names (str | Sequence[str]): Label file or names.
+            num_classes (int, optional): New K; must match the number of
+                names. None keeps the current ``num_classes``.
+        """
+        if self.classifier != 'text':
+            raise RuntimeError('class names can only be swapped with the '
+                               "text classifier (classifier='text')")
+        if num_classes is not None:
+            self.num_classes = num_classes
+        names = load_class_names(class_names)
+        self._check_count(names, class_names)
+        texts = [
+            self.prompt_template.format(n) if self.prompt_template else n
+            for n in names
+        ]
+        tokens = open_clip.tokenize(
+            texts, context_length=self.text_encoder.context_length)
+        self.class_names = names
+        self.text_tokens = tokens.to(self.text_tokens.device)
+        self._text_cache = None
+
+    def init_weights(self) -> None:
+        """Initialise the linear classifier or load the text tower."""
+        super().init_weights()
+        if self.classifier == 'linear':
+            nn.init.normal_(self.fc_cls.weight, std=0.01)
+            nn.init.zeros_(self.fc_cls.bias)
+        self._text_cache = None
+
+    def _text_state_key(self, ref: torch.Tensor) -> tuple:
+        # ``_version`` counts in-place updates (load_state_dict, copy_, ...),
+        # so any change to the text tower's weights invalidates the cache.
+        return (ref.device, ref.dtype, self.text_tokens.data_ptr(),
+                tuple(p._version for p in self.text_encoder.parameters()))
+
+    def text_features(self, ref: torch.Tensor) -> torch.Tensor:
+        """Return the L2-normalised text features of the class names.
+
+        Args:
+            ref (torch.Tensor): Any tensor with the device/dtype wanted.
+
+        Returns:
+            torch.Tensor: (K, E), computed once and cached.
+        """
+        key = self._text_state_key(ref)
+        if self._text_cache is None or self._text_cache[0] != key:
+            feats = self.text_encoder(self.text_tokens)
+            feats = F.normalize(feats.float(), dim=-1).to(ref.dtype)
+            self._text_cache = (key, feats)
+        return self._text_cache[1]
+
+    def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        """Classify video embeddings.
+
+        Args:
+            x (torch.Tensor): Video embeddings, (N, E).
+
+        Returns:
+            torch.Tensor: Class scores (logits), (N, K).
+        """
+        if x.dim() != 2 or x.shape[1] != self.in_channels:
+            raise ValueError(f'expected embeddings of shape (N, '
+                             f'{self.in_channels}), got {tuple(x.shape)}')
+        if self.classifier == 'linear':
+            if self.dropout is not None:
+                x = self.dropout(x)
+            return self.fc_cls(x)
+        text = self.text_features(x)
+        scale = self.text_encoder.logit_scale.exp().to(x.dtype)
+        return scale * F.normalize(x, dim=-1) @ text.t()

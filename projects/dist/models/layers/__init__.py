@@ -1,0 +1,13 @@
+"""Building blocks of DiST's side network (not registered; plain kwargs)."""
+from .aggregator import AdaPoolingAggregator, AdaPoolingLayer
+from .cross_attention import CrossAttention
+from .integration_block import IntegrationBlock
+from .norm import LayerNorm32, QuickGELU
+from .stream_exchange import IntegrationToTemporal, TemporalToIntegration
+from .temporal_block import TemporalBlock
+
+__all__ = [
+    'AdaPoolingAggregator', 'AdaPoolingLayer', 'CrossAttention',
+    'IntegrationBlock', 'IntegrationToTemporal', 'LayerNorm32', 'QuickGELU',
+    'TemporalBlock', 'TemporalToIntegration'
+]

@@ -1,0 +1,62 @@
+"""T-Block: the 3D-convolutional block of DiST's temporal encoder."""
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from .norm import LayerNorm32, QuickGELU
+
+
+class TemporalBlock(BaseModule):
+    """One T-Block of the temporal encoder.
+
+    Computes ``y = QuickGELU(x + conv2(QuickGELU(conv1(LN(x)))))``. Note the
+    activation *after* the residual sum (DiST's design, kept for parity):
+
+    - ``norm``: LayerNorm over channels;
+    - ``conv1``: temporal convolution, kernel ``(temporal_kernel_size, 1, 1)``;
+    - ``conv2``: spatial convolution, kernel ``(1, 3, 3)``.
+
+    The stream keeps its resolution: (B, C, T, H, W) in and out.
+
+    Args:
+        dim (int): Channels C of the temporal stream.
+        mlp_ratio (float): Hidden channels of the block as a multiple of
+            ``dim``. Defaults to 1.0.
+        temporal_kernel_size (int): Temporal kernel of ``conv1``; odd, padded
+            to keep T. Defaults to 3.
+        init_cfg (dict, optional): MMEngine init config. Defaults to None.
+    """
+
+    def __init__(self,
+                 dim: int,
+                 mlp_ratio: float = 1.0,
+                 temporal_kernel_size: int = 3,
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if temporal_kernel_size % 2 != 1:
+            raise ValueError('temporal_kernel_size must be odd to keep the '
+                             f'frame count, got {temporal_kernel_size}')
+        hidden = round(dim * mlp_ratio)
+        self.norm = LayerNorm32(dim)
+        self.conv1 = nn.Conv3d(
+            dim,
+            hidden,
+            kernel_size=(temporal_kernel_size, 1, 1),
+            padding=(temporal_kernel_size // 2, 0, 0))
+        self.act = QuickGELU()
+        self.conv2 = nn.Conv3d(
+            hidden, dim, kernel_size=(1, 3, 3), padding=(0, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the block.
+
+        Args:
+            x (torch.Tensor): Temporal stream of shape (B, C, T, H, W).
+
+        Returns:
+            torch.Tensor: Shape (B, C, T, H, W).
+        """
+        # LayerNorm over channels: (B, C, T, H, W) -> (B, T, H, W, C) and back
+        y = self.norm(x.permute(0, 2, 3, 4, 1)).permute(0, 4, 1, 2, 3)
+        y = self.conv2(self.act(self.conv1(y)))
+        return self.act(x + y)

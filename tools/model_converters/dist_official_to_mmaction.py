@@ -1,0 +1,170 @@
+"""Convert an official DiST checkpoint (``DIST_*.pyth``) for this plugin.
+
+Writes the converted weights (``{'state_dict', 'meta'}``, loadable with
+``torch.load(..., weights_only=True)``) and a complete config that builds
+the matching model without downloading anything::
+
+    python tools/model_converters/dist_official_to_mmaction.py \
+        DIST_VIT_B16_K400_8+16f.pyth work_dirs/dist_k400.pth \
+        --config-out work_dirs/dist_k400_converted.py \
+        --num-frames 16 --class-names projects/dist/label_maps/kinetics400.txt
+
+Every width, depth, patch size, kernel size, ratio and the number of
+ada-pooling layers is read from the tensor shapes; only what the file does
+not record is given on the command line.
+"""
+import argparse
+import os
+import os.path as osp
+import pprint
+import sys
+
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))  # the repository root, for a source checkout
+
+from projects.dist.models.utils.class_names import load_class_names  # noqa
+from projects.dist.models.utils.official_converter import (  # noqa
+    NotOfficialCheckpointError, build_model_config,
+    convert_official_state_dict, extract_official_state,
+    infer_official_arch)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Parse command-line arguments."""
+    p = argparse.ArgumentParser(
+        description='Convert an official DiST checkpoint to the MMAction2 '
+        'plugin format and write a matching config.')
+    p.add_argument('src', help='official checkpoint (.pyth)')
+    p.add_argument('dst', help='output checkpoint (.pth)')
+    p.add_argument('--config-out', required=True,
+                   help='where to write the matching config (.py)')
+    p.add_argument('--num-frames', type=int,
+                   help='frames T_t per clip (NUM_INPUT_FRAMES); inferred '
+                   'as alpha * the stored spatial frame count if omitted')
+    p.add_argument('--alpha', type=int,
+                   help='SPARSE_SAMPLE_ALPHA; inferred from the '
+                   'temporal->integration kernel if omitted')
+    p.add_argument('--selected-layers', type=int, nargs='+',
+                   help='SELECTED_LAYERS (CLIP block indices); defaults to '
+                   'every block when the checkpoint has one DiST layer per '
+                   'block')
+    p.add_argument('--text-heads', type=int,
+                   help='text-tower attention heads (default width // 64)')
+    p.add_argument('--class-names', required=True,
+                   help='label file, one class name per line in label order')
+    p.add_argument('--prompt-template', default=None,
+                   help="e.g. 'a video of {}.' (official: none)")
+    return p.parse_args(argv)
+
+
+def _check(name: str, given, inferred) -> int:
+    if given is not None and given != inferred:
+        raise SystemExit(f'error: --{name} {given} contradicts the '
+                         f'checkpoint, whose tensor shapes give {inferred}')
+    return inferred
+
+
+def render_config(model: dict, num_frames: int, image_size: int,
+                  src: str) -> str:
+    """Return the text of a complete config for the converted model."""
+    body = pprint.pformat(model, indent=1, width=79, sort_dicts=False)
+    return f'''# Converted from the official DiST checkpoint
+#   {osp.basename(src)}
+# by tools/model_converters/dist_official_to_mmaction.py.
+# Evaluate: python tools/test.py THIS_CONFIG CONVERTED.pth \\
+#     --cfg-options test_dataloader.dataset.ann_file=... \\
+#     test_dataloader.dataset.data_prefix.video=...
+_base_ = ['mmaction::_base_/default_runtime.py']
+custom_imports = dict(imports=['projects.dist'], allow_failed_imports=False)
+
+num_frames = {num_frames}
+image_size = {image_size}
+
+model = {body}
+
+# official protocol: T_t frames over the whole video, 3 temporal views x 1
+# centre crop, short side resized to the CLIP input size
+test_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='UniformSample', clip_len=num_frames, num_clips=3,
+         test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, image_size)),
+    dict(type='CenterCrop', crop_size=image_size),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs'),
+]
+test_dataloader = dict(
+    batch_size=4,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='VideoDataset',
+        ann_file='data/kinetics400/kinetics400_val_list_videos.txt',
+        data_prefix=dict(video='data/kinetics400/videos_val'),
+        pipeline=test_pipeline,
+        test_mode=True))
+test_evaluator = dict(type='AccMetric')
+test_cfg = dict(type='TestLoop')
+'''
+
+
+def main(argv=None) -> None:
+    """Run the conversion."""
+    args = parse_args(argv)
+    from mmengine.utils import track_iter_progress
+    if not osp.isfile(args.src):
+        raise SystemExit(f'error: no such file: {args.src}')
+    print(f'loading {args.src}', flush=True)
+    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    try:
+        state = extract_official_state(checkpoint)
+        arch = infer_official_arch(state, text_heads=args.text_heads)
+    except NotOfficialCheckpointError as exc:
+        raise SystemExit(f'error: {args.src}: {exc}')
+    alpha = _check('alpha', args.alpha, arch['alpha'])
+    num_frames = _check('num-frames', args.num_frames,
+                        alpha * arch['num_spatial_frames'])
+    n_sel, depth = arch['num_selected'], arch['clip']['layers']
+    layers = args.selected_layers
+    if layers is None:
+        if n_sel != depth:
+            raise SystemExit(
+                f'error: the checkpoint has {n_sel} DiST layers for a '
+                f'{depth}-block CLIP tower; pass --selected-layers '
+                f'(the official SELECTED_LAYERS, {n_sel} indices)')
+        layers = list(range(depth))
+    if len(layers) != n_sel:
+        raise SystemExit(f'error: --selected-layers names {len(layers)} '
+                         f'blocks but the checkpoint has {n_sel} DiST layers')
+    names = load_class_names(args.class_names)
+    converted, dropped = convert_official_state_dict(
+        state, progress=track_iter_progress)
+    model = build_model_config(arch, num_frames, alpha, layers, names,
+                               args.prompt_template)
+    meta = dict(
+        converted_from=osp.basename(args.src),
+        num_frames=num_frames,
+        alpha=alpha,
+        selected_layers=list(layers),
+        dropped_keys=dropped,
+        class_names=names)
+    for path in (args.dst, args.config_out):
+        if osp.dirname(path):
+            os.makedirs(osp.dirname(path), exist_ok=True)
+    tmp = args.dst + '.tmp'
+    torch.save(dict(state_dict=converted, meta=meta), tmp)
+    os.replace(tmp, args.dst)
+    with open(args.config_out, 'w') as f:
+        f.write(
+            render_config(model, num_frames, arch['clip']['image_size'],
+                          args.src))
+    print(f'wrote {args.dst} ({len(converted)} tensors; dropped '
+          f'{len(dropped)} never-used: {dropped}) and {args.config_out}')
+
+
+if __name__ == '__main__':
+    main()
