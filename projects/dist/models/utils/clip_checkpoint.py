@@ -91,15 +91,22 @@ def load_tower_strict(module: torch.nn.Module, state: Dict[str, torch.Tensor],
     wrong = sorted(k for k in set(own) & set(state)
                    if tuple(own[k].shape) != tuple(state[k].shape))
     if missing or unexpected or wrong:
+
+        def listed(keys, limit=6):
+            more = f' ... (+{len(keys) - limit} more)' if len(keys) > limit \
+                else ''
+            return f'({len(keys)}) {keys[:limit]}{more}'
+
         parts = []
         if missing:
-            parts.append(f'missing keys {missing}')
+            parts.append(f'missing keys {listed(missing)}')
         if unexpected:
-            parts.append(f'unexpected keys {unexpected}')
+            parts.append(f'unexpected keys {listed(unexpected)}')
         if wrong:
-            parts.append('shape mismatch ' + ', '.join(
-                f'{k}: file {tuple(state[k].shape)} vs model '
-                f'{tuple(own[k].shape)}' for k in wrong))
+            shown = ', '.join(f'{k}: file {tuple(state[k].shape)} vs model '
+                              f'{tuple(own[k].shape)}' for k in wrong[:4])
+            more = f' ... (+{len(wrong) - 4} more)' if len(wrong) > 4 else ''
+            parts.append(f'shape mismatch ({len(wrong)}) {shown}{more}')
         raise KeyError(f'{what} weights from {source} do not match the '
                        f'configured architecture: ' + '; '.join(parts))
     module.load_state_dict(state, strict=True)

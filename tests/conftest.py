@@ -1,0 +1,13 @@
+"""Shared pytest set-up for the DiST plugin tests.
+
+Importing ``projects.dist`` applies the compat fixes (``projects/dist/
+compat.py``) and registers the plugin's modules before any test runs. Other
+test modules may append shared fixtures below.
+"""
+import projects.dist  # noqa: F401
+
+from mmaction.utils import register_all_modules  # noqa: E402
+
+# the default scope 'mmaction' (what every config sets), so registry builds in
+# tests resolve mmaction's own modules as they do under the Runner
+register_all_modules(init_default_scope=True)

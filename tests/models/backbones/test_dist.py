@@ -1,0 +1,120 @@
+"""Tests of the DiST backbone: shapes, configuration errors, freezing,
+gradients and the official parameter counts."""
+import pytest
+import torch
+
+from mmaction.registry import MODELS
+from ..conftest import TINY_CLIP, tiny_backbone_cfg, tiny_recognizer_cfg
+
+
+def build(**overrides):
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_backbone_cfg(**overrides))
+    model.init_weights()
+    return model
+
+
+@pytest.mark.parametrize('overrides, batch', [
+    (dict(), 2),
+    (dict(num_frames=8, alpha=4, selected_layers=(0, 2)), 1),
+    (dict(selected_layers=(1, ), num_ada_layers=1, temporal_kernel_size=1,
+          integration_kernel_size=3, integration_mlp_ratio=2.0), 3),
+])
+def test_output_shape(overrides, batch):
+    model = build(**overrides)
+    t = model.num_frames
+    out = model(torch.randn(batch, 3, t, 32, 32))
+    assert out.shape == (batch, TINY_CLIP['embed_dim'])
+    assert torch.isfinite(out).all()
+
+
+def test_unselected_trailing_blocks_are_not_run():
+    model = build(selected_layers=(0, ))
+    calls = []
+    for i, blk in enumerate(model.spatial_encoder.visual.transformer.resblocks):
+        blk.register_forward_hook(lambda m, i_, o, i=i: calls.append(i))
+    model(torch.randn(1, 3, 4, 32, 32))
+    assert calls == [0]
+
+
+@pytest.mark.parametrize('shape, match', [
+    ((1, 3, 6, 32, 32), r'6 frames .* num_frames=4'),
+    ((1, 3, 4, 48, 48), r'frame size \(48, 48\).*\(32, 32\)'),
+    ((1, 4, 32, 32), r'\(B, 3, T, H, W\)'),
+])
+def test_bad_input_raises(shape, match):
+    model = build()
+    with pytest.raises(ValueError, match=match):
+        model(torch.randn(*shape))
+
+
+@pytest.mark.parametrize('overrides, match', [
+    (dict(num_frames=6, alpha=4), r'num_frames \(6\).*alpha \(4\)'),
+    (dict(selected_layers=(2, 1)), r'ascending.*\[2, 1\]'),
+    (dict(selected_layers=(0, 3)), r'\[0, 2\].*\[0, 3\]'),
+    (dict(spatial_patch_size=16), r'patch 16 .* 2-wide .* 4-wide'),
+    (dict(temporal_patch_size=4), r'temporal_patch_size must be odd'),
+    (dict(spatial_encoder=dict(type='DiSTCLIPVisual', arch='ViT-X/3')),
+     r"unknown CLIP arch 'ViT-X/3'"),
+])
+def test_bad_config_raises(overrides, match):
+    with pytest.raises((ValueError, KeyError), match=match):
+        MODELS.build(tiny_backbone_cfg(**overrides))
+
+
+def test_frozen_tower_survives_train_and_gets_no_grad():
+    model = MODELS.build(tiny_recognizer_cfg())
+    model.init_weights()
+    model.train()
+    enc = model.backbone.spatial_encoder
+    assert not enc.visual.training
+    assert not model.cls_head.text_encoder.text.training
+    assert model.backbone.temporal_stem.training
+    frozen = list(enc.parameters()) + list(
+        model.cls_head.text_encoder.parameters())
+    assert all(not p.requires_grad for p in frozen)
+    clip = torch.randn(2, 3, 4, 32, 32)
+    loss = model.cls_head(model.backbone(clip)).logsumexp(-1).mean()
+    loss.backward()
+    assert all(p.grad is None for p in frozen)
+    trainable = [(n, p) for n, p in model.named_parameters()
+                 if p.requires_grad]
+    missing = [n for n, p in trainable if p.grad is None]
+    assert trainable and not missing, missing
+
+
+def test_frozen_forward_keeps_no_autograd_graph():
+    model = build()
+    feats = model.spatial_encoder(torch.randn(2, 3, 32, 32), (0, 1))
+    assert all(not f.requires_grad and f.grad_fn is None for f in feats)
+
+
+def test_init_weights_is_truncated_normal_and_deterministic():
+    a, b = build(), build()
+    for (na, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+        assert torch.equal(pa, pb), na
+    w = a.input_projs[0].weight
+    assert w.abs().max() <= 2 and 0.01 < w.std() < 0.03
+    assert torch.count_nonzero(a.input_projs[0].bias) == 0
+    assert a.aggregator.layers[0].positional_embedding.std() > 0
+
+
+@pytest.mark.parametrize('arch, frames, ada, patch, expected', [
+    ('ViT-B/16', 16, 4, None, 26_068_224),  # official K400 less 36,960
+    ('ViT-B/16', 16, 2, None, 18_964_224),  # official SSv2 less 36,960
+    ('ViT-B/16', 32, 4, None, 26_117_376),
+    ('ViT-B/16', 64, 4, None, 26_215_680),
+    ('ViT-L/14', 64, 4, 14, 39_830_784),
+    ('ViT-L/14', 64, 2, 14, 32_708_352),
+])
+def test_full_size_trainable_parameters(arch, frames, ada, patch, expected):
+    with torch.device('meta'):
+        model = MODELS.build(
+            dict(
+                type='DiST',
+                spatial_encoder=dict(type='DiSTCLIPVisual', arch=arch),
+                num_frames=frames,
+                num_ada_layers=ada,
+                spatial_patch_size=patch))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == expected
