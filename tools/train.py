@@ -1,0 +1,241 @@
+# Copyright (c) DiST-MMAction2 contributors. Licensed under Apache-2.0.
+"""Train a recognizer with MMEngine's Runner.
+
+Same command-line interface as MMAction2 1.2.0's ``tools/train.py``, so
+``mim train mmaction`` habits carry over::
+
+    python tools/train.py configs/dist_tiny_synthetic.py --work-dir work_dirs/x
+    bash tools/dist_train.sh configs/dist_tiny_synthetic.py 2
+
+Differences, all for running the pinned stack (see docs/install.md):
+
+* the repository root is put on ``sys.path`` and ``projects.dist`` is imported
+  before the Runner is built (compat fixes + registration), so the script
+  works from a plain checkout;
+* ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` is set unless the user set it, so
+  ``--resume`` and ``load_from`` can read MMEngine checkpoints with torch>=2.6;
+* on a machine without CUDA, a distributed launcher uses the ``gloo``
+  backend and a CPU ``MMDistributedDataParallel`` (``device_ids=None``);
+* ``--amp`` without an accelerator stops with a clear error instead of
+  MMEngine's assertion deep inside the Runner.
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+import sys
+
+# torch>=2.6 defaults torch.load(weights_only=True), which cannot unpickle
+# MMEngine checkpoints (message hub, numpy scalars). The checkpoints this
+# script resumes from are the user's own, so the full unpickler is trusted
+# here. torch reads the variable at every torch.load call; an explicit user
+# setting wins.
+os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+import torch  # noqa: E402
+from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.device import (is_cuda_available, is_mlu_available,  # noqa: E402
+                             is_musa_available, is_npu_available)
+from mmengine.logging import print_log  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import projects.dist  # noqa: E402,F401  -- compat fixes + registration
+from mmaction.registry import RUNNERS  # noqa: E402
+
+
+def parse_args(argv: list = None) -> argparse.Namespace:
+    """Parse the command line (MMAction2 1.2.0's ``tools/train.py`` flags).
+
+    Args:
+        argv (list[str], optional): Arguments without the program name.
+            Defaults to None, which reads ``sys.argv``.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(
+        description='Train an MMAction2 recognizer (DiST plugin)')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint; without a path, resume from the '
+        'latest checkpoint in the work directory')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='automatic mixed precision (needs a GPU, NPU, MLU or MUSA)')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='do not evaluate checkpoints during training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the actual total batch size '
+        'relative to auto_scale_lr.base_batch_size')
+    parser.add_argument('--seed', type=int, default=None, help='random seed')
+    parser.add_argument(
+        '--diff-rank-seed',
+        action='store_true',
+        help='use a different seed on every rank')
+    parser.add_argument(
+        '--deterministic',
+        action='store_true',
+        help='set deterministic options for the CUDNN backend')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, as key=value pairs merged into the '
+        'config, e.g. train_cfg.max_epochs=1 or key="[a,b]"; quote lists '
+        'and tuples, and use no white space')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def has_amp_device() -> bool:
+    """Whether ``AmpOptimWrapper`` can run here (GPU, NPU, MLU or MUSA).
+
+    Returns:
+        bool: True if MMEngine's AMP optimizer wrapper supports this machine.
+    """
+    return (is_cuda_available() or is_npu_available() or is_mlu_available()
+            or is_musa_available())
+
+
+def use_cpu_distributed(cfg: Config) -> None:
+    """Make a distributed run work on a machine without CUDA.
+
+    Sets the ``gloo`` backend and a DDP wrapper without ``device_ids`` (the
+    model stays on the CPU). Keys the config already sets are kept, except
+    the backend, which must be ``gloo`` without CUDA. ``broadcast_buffers``
+    defaults to False and ``find_unused_parameters`` is passed on only when
+    the config sets it, as in MMEngine's own default wrapper.
+
+    Args:
+        cfg (Config): The config, changed in place.
+    """
+    env_cfg = cfg.setdefault('env_cfg', ConfigDict())
+    dist_cfg = env_cfg.setdefault('dist_cfg', ConfigDict())
+    if dist_cfg.get('backend', 'gloo') != 'gloo':
+        print_log(
+            f'No CUDA device: using the gloo backend instead of '
+            f'{dist_cfg.backend!r}.',
+            logger='current',
+            level=logging.WARNING)
+    dist_cfg.backend = 'gloo'
+
+    wrapper = cfg.get('model_wrapper_cfg')
+    if wrapper is None:
+        wrapper = ConfigDict(broadcast_buffers=False)
+        if 'find_unused_parameters' in cfg:
+            wrapper.find_unused_parameters = cfg.find_unused_parameters
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    if wrapper.type == 'MMDistributedDataParallel':
+        wrapper.setdefault('device_ids', None)
+    cfg.model_wrapper_cfg = wrapper
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Merge the command-line arguments into the config.
+
+    Args:
+        cfg (Config): The config read from ``args.config``.
+        args (argparse.Namespace): Output of :func:`parse_args`.
+
+    Returns:
+        Config: The same config, updated.
+    """
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+
+    cfg.launcher = args.launcher
+
+    # work_dir priority: command line > config > config file name.
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        if not has_amp_device():
+            raise SystemExit(
+                'tools/train.py: error: --amp needs a GPU (or NPU/MLU/MUSA), '
+                'but torch.cuda.is_available() is False on this machine; '
+                'drop --amp to train in fp32 on the CPU.')
+        wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper_type not in ('OptimWrapper', 'AmpOptimWrapper'):
+            raise SystemExit(
+                'tools/train.py: error: --amp works with optim_wrapper.type '
+                f"'OptimWrapper' or 'AmpOptimWrapper', got {wrapper_type!r}.")
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg:
+            raise SystemExit(
+                'tools/train.py: error: --auto-scale-lr needs '
+                '`auto_scale_lr = dict(enable=False, base_batch_size=...)` '
+                'in the config, which has none.')
+        cfg.auto_scale_lr.enable = True
+
+    if cfg.get('randomness', None) is None:
+        cfg.randomness = dict(
+            seed=args.seed,
+            diff_rank_seed=args.diff_rank_seed,
+            deterministic=args.deterministic)
+
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    if cfg.launcher != 'none' and not torch.cuda.is_available():
+        use_cpu_distributed(cfg)
+    return cfg
+
+
+def main(argv: list = None) -> None:
+    """Build the Runner from the config and train.
+
+    Args:
+        argv (list[str], optional): Arguments without the program name.
+            Defaults to None, which reads ``sys.argv``.
+    """
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    cfg = merge_args(cfg, args)
+
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
