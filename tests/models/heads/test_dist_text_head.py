@@ -1,0 +1,111 @@
+"""Tests of the text-embedding classifier head."""
+import math
+
+import pytest
+import torch
+
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
+from ..conftest import CLASS_NAMES, TINY_CLIP, tiny_head_cfg
+
+
+def build(**overrides):
+    torch.manual_seed(0)
+    head = MODELS.build(tiny_head_cfg(**overrides))
+    head.init_weights()
+    return head
+
+
+def test_logits_are_scaled_cosine_similarities():
+    head = build()
+    x = torch.randn(4, TINY_CLIP['embed_dim'])
+    logits = head(x)
+    text = head.text_encoder(head.text_tokens)
+    ref = 100.0 * torch.nn.functional.normalize(x, dim=-1) @ \
+        torch.nn.functional.normalize(text, dim=-1).t()
+    assert math.isclose(head.text_encoder.logit_scale.exp().item(), 100.0,
+                        rel_tol=1e-6)
+    torch.testing.assert_close(logits, ref)
+
+
+def test_text_features_cached_and_rebuilt_after_loading():
+    head = build()
+    x = torch.randn(2, TINY_CLIP['embed_dim'])
+    calls = []
+    head.text_encoder.register_forward_hook(lambda *a: calls.append(1))
+    first = head(x)
+    head(x)
+    assert len(calls) == 1  # computed once, then cached
+    other = build()
+    with torch.no_grad():
+        for p in other.text_encoder.parameters():
+            p.add_(0.5)
+    head.load_state_dict(other.state_dict())
+    second = head(x)
+    assert len(calls) == 2  # the load invalidated the cache
+    assert not torch.allclose(first, second)
+    torch.testing.assert_close(second, other(x))
+
+
+def test_swapping_class_names_changes_predictions():
+    head = build()
+    x = torch.randn(2, TINY_CLIP['embed_dim'])
+    head(x)
+    new = ['jumping', 'moving right', 'shrinking', 'spinning']
+    head.set_class_names(new, num_classes=4)
+    out = head(x)
+    assert out.shape == (2, 4)
+    ref = build(class_names=new, num_classes=4)
+    torch.testing.assert_close(out, ref(x))
+    assert head.class_names == new
+
+
+def test_label_file_and_prompt_template(tmp_path):
+    path = tmp_path / 'names.txt'
+    path.write_text('"moving left"\nmoving right\ngrowing\n\n')
+    head = build(class_names=str(path), prompt_template='a video of {}.')
+    assert head.class_names == CLASS_NAMES
+    import open_clip
+    ref = open_clip.tokenize(['a video of moving left.'],
+                             context_length=TINY_CLIP['context_length'])
+    assert torch.equal(head.text_tokens[0], ref[0])
+
+
+@pytest.mark.parametrize('overrides, exc, match', [
+    (dict(num_classes=4), ValueError, r'3 class names .* num_classes=4'),
+    (dict(class_names=['a', 'b', 'a']), ValueError,
+     r"duplicate class name\(s\) \['a'\]"),
+    (dict(class_names=['a', ' ', 'b']), ValueError,
+     r'empty class name\(s\) at line/index \[1\]'),
+    (dict(class_names='no/such/labels.txt'), FileNotFoundError,
+     'no/such/labels.txt'),
+    (dict(class_names=None), ValueError, r'needs class_names'),
+    (dict(in_channels=8), ValueError, r'in_channels=8 .* size 16'),
+    (dict(classifier='mlp'), ValueError, r"'text' or 'linear'"),
+])
+def test_bad_arguments_raise(overrides, exc, match):
+    with pytest.raises(exc, match=match):
+        MODELS.build(tiny_head_cfg(**overrides))
+
+
+def test_linear_classifier_option_trains_without_text_tower():
+    head = build(classifier='linear', class_names=None, dropout_ratio=0.5)
+    assert head.text_encoder is None
+    x = torch.randn(3, TINY_CLIP['embed_dim'])
+    samples = [ActionDataSample().set_gt_label(i) for i in range(3)]
+    losses = head.loss_by_feat(head(x), samples)
+    losses['loss_cls'].backward()
+    assert head.fc_cls.weight.grad is not None
+    with pytest.raises(RuntimeError, match='text classifier'):
+        head.set_class_names(['x', 'y', 'z'])
+
+
+def test_loss_with_label_smoothing_and_multi_view_averaging():
+    head = build(label_smooth_eps=0.1, average_clips='prob')
+    x = torch.randn(6, TINY_CLIP['embed_dim'])
+    samples = [ActionDataSample().set_gt_label(i % 3) for i in range(6)]
+    loss = head.loss(x, samples)
+    assert loss['loss_cls'].item() > 0
+    preds = head.predict(x, samples[:2])  # 3 views per video
+    assert len(preds) == 2
+    torch.testing.assert_close(preds[0].pred_score.sum(), torch.tensor(1.))
