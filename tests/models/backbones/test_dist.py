@@ -118,3 +118,29 @@ def test_full_size_trainable_parameters(arch, frames, ada, patch, expected):
                 spatial_patch_size=patch))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert trainable == expected
+
+
+def test_speed_switches_do_not_change_results():
+    ref = build()
+    x = torch.randn(2, 3, 4, 32, 32)
+    variants = [
+        dict(subsample_before_embedding=False, fused_attention=False,
+             spatial_encoder=dict(type='DiSTCLIPVisual', arch=TINY_CLIP,
+                                  fused_attention=False)),
+        dict(with_cp=True),
+    ]
+    ref.train()
+    out_ref = ref(x)
+    out_ref.square().sum().backward()
+    for overrides in variants:
+        model = build(**overrides)
+        model.load_state_dict(ref.state_dict())
+        model.train()
+        out = model(x)
+        torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-5)
+        out.square().sum().backward()
+        for (name, p), p_ref in zip(model.named_parameters(),
+                                    ref.parameters()):
+            if p.requires_grad:
+                torch.testing.assert_close(
+                    p.grad, p_ref.grad, rtol=1e-4, atol=1e-6, msg=name)

@@ -1,7 +1,9 @@
 """Frozen CLIP image tower that returns the residual stream of chosen blocks."""
+from contextlib import nullcontext
 from typing import List, Optional, Sequence, Union
 
 import torch
+import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from open_clip.transformer import QuickGELU, VisionTransformer
@@ -35,8 +37,13 @@ class DiSTCLIPVisual(BaseModule):
             checkpoint provides them).
         frozen (bool): Freeze the tower. Defaults to True.
         dtype (str): Precision of the frozen tower's weights and compute:
-            ``'fp32'``, ``'fp16'`` or ``'bf16'``. Outputs are returned in this
-            dtype. Defaults to ``'fp32'``.
+            ``'fp32'``, ``'fp16'`` or ``'bf16'``; the weights are cast once
+            (EVL-style). Outputs are returned in this dtype. Defaults to
+            ``'fp32'``.
+        fused_attention (bool): Use PyTorch's fused attention (the
+            ``nn.MultiheadAttention`` fast path / scaled-dot-product kernels).
+            False computes attention with explicit matrix products; it exists
+            to measure the gain. Defaults to True.
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
@@ -47,6 +54,7 @@ class DiSTCLIPVisual(BaseModule):
                  pretrained: Optional[str] = None,
                  frozen: bool = True,
                  dtype: str = 'fp32',
+                 fused_attention: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if dtype not in self._DTYPES:
@@ -56,6 +64,7 @@ class DiSTCLIPVisual(BaseModule):
         self.pretrained = pretrained
         self.frozen = frozen
         self.dtype = self._DTYPES[dtype]
+        self.fused_attention = fused_attention
         a = self.arch
         self.visual = VisionTransformer(
             image_size=a['image_size'],
@@ -125,33 +134,80 @@ class DiSTCLIPVisual(BaseModule):
             list[torch.Tensor]: One (N, 1 + h*w, D) tensor per index, in the
             tower's dtype.
         """
-        if self.frozen:
-            with torch.no_grad():
-                return self._forward(frames, out_indices)
-        return self._forward(frames, out_indices)
+        with torch.no_grad() if self.frozen else nullcontext():
+            return self.forward_tokens(self.embed(frames), out_indices)
 
-    def _forward(self, frames: torch.Tensor,
-                 out_indices: Sequence[int]) -> List[torch.Tensor]:
+    def embed(self, frames: torch.Tensor) -> torch.Tensor:
+        """Patch-embed frames: conv1, CLS, positions, ``ln_pre``.
+
+        Args:
+            frames (torch.Tensor): Images, (N, 3, H, W).
+
+        Returns:
+            torch.Tensor: Tokens, (N, 1 + h*w, D).
+        """
         v = self.visual
-        exp_h, exp_w = self.arch['image_size'], self.arch['image_size']
+        size = self.arch['image_size']
         if frames.dim() != 4 or frames.shape[1] != 3:
             raise ValueError('expected frames of shape (N, 3, H, W), got '
                              f'{tuple(frames.shape)}')
-        if tuple(frames.shape[-2:]) != (exp_h, exp_w):
+        if tuple(frames.shape[-2:]) != (size, size):
             raise ValueError(
                 f'frame size {tuple(frames.shape[-2:])} does not match the '
-                f'CLIP input size {(exp_h, exp_w)} of this arch (positional '
+                f'CLIP input size {(size, size)} of this arch (positional '
                 'embeddings are not resized); resize/crop frames to it')
-        x = v.conv1(frames.to(self.dtype))  # (N, D, h, w)
-        x = x.flatten(2).transpose(1, 2)  # (N, h*w, D)
-        cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
-        x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
-        x = v.ln_pre(x)  # (N, L, D)
+        with torch.no_grad() if self.frozen else nullcontext():
+            x = v.conv1(frames.to(self.dtype))  # (N, D, h, w)
+            x = x.flatten(2).transpose(1, 2)  # (N, h*w, D)
+            cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+            x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(
+                x.dtype)
+            return v.ln_pre(x)  # (N, L, D)
+
+    def forward_tokens(self, x: torch.Tensor,
+                       out_indices: Sequence[int]) -> List[torch.Tensor]:
+        """Run the transformer blocks on embedded tokens.
+
+        Args:
+            x (torch.Tensor): Tokens from :meth:`embed`, (N, L, D).
+            out_indices (Sequence[int]): Block indices to return, ascending.
+
+        Returns:
+            list[torch.Tensor]: One (N, L, D) tensor per index.
+        """
         outs = []
         wanted = set(out_indices)
-        last = max(out_indices)
-        for i, block in enumerate(v.transformer.resblocks[:last + 1]):
-            x = block(x)
-            if i in wanted:
-                outs.append(x)
+        blocks = self.visual.transformer.resblocks[:max(out_indices) + 1]
+        with torch.no_grad() if self.frozen else nullcontext():
+            for i, block in enumerate(blocks):
+                x = block(x) if self.fused_attention else _unfused_block(
+                    block, x)
+                if i in wanted:
+                    outs.append(x)
         return outs
+
+
+def _unfused_block(block, x: torch.Tensor) -> torch.Tensor:
+    """An open_clip ResidualAttentionBlock with explicit attention math.
+
+    Numerically the same block; used only to measure what the fused kernels
+    save.
+
+    Args:
+        block: ``open_clip.transformer.ResidualAttentionBlock``.
+        x (torch.Tensor): (N, L, D).
+
+    Returns:
+        torch.Tensor: (N, L, D).
+    """
+    attn = block.attn
+    n, length, d = x.shape
+    h = attn.num_heads
+    q, k, v = F.linear(block.ln_1(x), attn.in_proj_weight,
+                       attn.in_proj_bias).chunk(3, dim=-1)
+    q, k, v = (t.reshape(n, length, h, d // h).transpose(1, 2)
+               for t in (q, k, v))
+    w = (q @ k.transpose(-2, -1)) * (d // h)**-0.5
+    y = (w.softmax(dim=-1) @ v).transpose(1, 2).reshape(n, length, d)
+    x = x + block.ls_1(attn.out_proj(y))
+    return x + block.ls_2(block.mlp(block.ln_2(x)))

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
+from torch.utils.checkpoint import checkpoint
 
 from mmaction.registry import MODELS
 from ..layers import (AdaPoolingAggregator, IntegrationBlock,
@@ -74,6 +75,16 @@ class DiST(BaseModule):
             CLIP joint embedding size (required by the text classifier).
         init_std (float): Std of the truncated-normal init of the side
             network's linear/conv weights and tokens. Defaults to 0.02.
+        subsample_before_embedding (bool): Drop the frames CLIP does not
+            see before patch embedding (identical results, cheaper). False
+            embeds all T frames and drops them after ``ln_pre`` as the
+            official code does (kept to measure the saving).
+            Defaults to True.
+        fused_attention (bool): Fused attention kernels in the ada-pooling
+            layers. Defaults to True.
+        with_cp (bool): Activation checkpointing of the T-Blocks, I-Blocks
+            and ada-pooling layers during training (less memory, ~1/3 more
+            side-network compute). Defaults to False.
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
@@ -97,6 +108,9 @@ class DiST(BaseModule):
                  ada_mlp_ratio: float = 4.0,
                  output_dim: Optional[int] = None,
                  init_std: float = 0.02,
+                 subsample_before_embedding: bool = True,
+                 fused_attention: bool = True,
+                 with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.spatial_encoder = MODELS.build(spatial_encoder)
@@ -135,6 +149,8 @@ class DiST(BaseModule):
         self.num_spatial_frames = num_frames // alpha
         self.selected_layers = selected_layers
         self.init_std = init_std
+        self.subsample_before_embedding = subsample_before_embedding
+        self.with_cp = with_cp
         n_sel = len(selected_layers)
         ts = self.num_spatial_frames
         integration_kernel_size = (
@@ -172,7 +188,9 @@ class DiST(BaseModule):
             ts,
             num_layers=num_ada_layers,
             num_heads=ada_heads,
-            mlp_ratio=ada_mlp_ratio)
+            mlp_ratio=ada_mlp_ratio,
+            fused_attention=fused_attention,
+            with_cp=with_cp)
 
     @property
     def output_dim(self) -> int:
@@ -227,10 +245,7 @@ class DiST(BaseModule):
             raise ValueError(f'clip has {t} frames but DiST was configured '
                              f'with num_frames={self.num_frames}')
         ts = self.num_spatial_frames
-        # spatial stream: every alpha-th frame, as frames (B*Ts, 3, H, W)
-        frames = x[:, :, ::self.alpha].transpose(1, 2).reshape(
-            b * ts, 3, h, w)
-        feats = self.spatial_encoder(frames, self.selected_layers)
+        feats = self._spatial_features(x)
         dtype = self.temporal_stem.weight.dtype
         feats = [f.to(dtype) for f in feats]  # (B*Ts, L, D) each
 
@@ -242,7 +257,7 @@ class DiST(BaseModule):
         residual = None
         n_sel = len(self.selected_layers)
         for i in range(n_sel):
-            xt = self.temporal_blocks[i](xt)
+            xt = self._run(self.temporal_blocks[i], xt)
             z = self.input_projs[i](feats[i])  # (B*Ts, L, C_i)
             if residual is not None:
                 z = z + residual
@@ -251,7 +266,33 @@ class DiST(BaseModule):
             z_in = z + self.to_integration[i](xt)
             if i < n_sel - 1:
                 xt = xt + self.to_temporal[i](z, b)
-            residual = self.integration_blocks[i](z_in, b)
+            residual = self._run(self.integration_blocks[i], z_in, b)
         tokens = residual + z_in  # F, (B*Ts, L, C_i)
         clip_cls = feats[-1][:, 0].view(b, ts, -1)  # (B, Ts, D)
         return self.aggregator(tokens, clip_cls)
+
+    def _spatial_features(self, x: torch.Tensor) -> list:
+        """CLIP block outputs of every alpha-th frame.
+
+        Args:
+            x (torch.Tensor): Clips, (B, 3, T, H, W).
+
+        Returns:
+            list[torch.Tensor]: (B*Ts, L, D) per selected block, rows
+            b-major.
+        """
+        b, c, t, h, w = x.shape
+        enc, alpha = self.spatial_encoder, self.alpha
+        if self.subsample_before_embedding:
+            frames = x[:, :, ::alpha].transpose(1, 2).reshape(-1, c, h, w)
+            return enc(frames, self.selected_layers)
+        # official order: embed all T frames, then keep every alpha-th
+        tokens = enc.embed(x.transpose(1, 2).reshape(b * t, c, h, w))
+        tokens = tokens.unflatten(0, (b, t))[:, ::alpha].flatten(0, 1)
+        return enc.forward_tokens(tokens, self.selected_layers)
+
+    def _run(self, block: nn.Module, *args) -> torch.Tensor:
+        """Call a side-network block, checkpointed if ``with_cp``."""
+        if self.with_cp and self.training and torch.is_grad_enabled():
+            return checkpoint(block, *args, use_reentrant=False)
+        return block(*args)

@@ -4,6 +4,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
+from torch.utils.checkpoint import checkpoint
 
 from .cross_attention import CrossAttention
 from .integration_block import TokenMLP
@@ -23,6 +24,7 @@ class AdaPoolingLayer(BaseModule):
         num_heads (int): Attention heads.
         num_spatial_frames (int): Ts (size of the positional embedding).
         mlp_ratio (float): MLP hidden size / dim. Defaults to 4.
+        fused_attention (bool): Fused attention kernels. Defaults to True.
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
@@ -31,15 +33,16 @@ class AdaPoolingLayer(BaseModule):
                  num_heads: int,
                  num_spatial_frames: int,
                  mlp_ratio: float = 4.0,
+                 fused_attention: bool = True,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         hidden = round(dim * mlp_ratio)
-        self.spatial_attn = CrossAttention(dim, num_heads)
+        self.spatial_attn = CrossAttention(dim, num_heads, fused_attention)
         self.spatial_norm = LayerNorm32(dim)
         self.spatial_mlp = TokenMLP(dim, hidden)
         self.positional_embedding = nn.Parameter(
             torch.zeros(1, num_spatial_frames, dim))
-        self.temporal_attn = CrossAttention(dim, num_heads)
+        self.temporal_attn = CrossAttention(dim, num_heads, fused_attention)
         self.temporal_norm = LayerNorm32(dim)
         self.temporal_mlp = TokenMLP(dim, hidden)
 
@@ -86,6 +89,9 @@ class AdaPoolingAggregator(BaseModule):
         num_layers (int): Number of ada-pooling layers. Defaults to 4.
         num_heads (int, optional): Attention heads; ``dim // 64`` if None.
         mlp_ratio (float): MLP hidden size / dim. Defaults to 4.
+        fused_attention (bool): Fused attention kernels. Defaults to True.
+        with_cp (bool): Activation checkpointing of each layer in training.
+            Defaults to False.
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
@@ -97,14 +103,17 @@ class AdaPoolingAggregator(BaseModule):
                  num_layers: int = 4,
                  num_heads: Optional[int] = None,
                  mlp_ratio: float = 4.0,
+                 fused_attention: bool = True,
+                 with_cp: bool = False,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.with_cp = with_cp
         if num_layers < 1:
             raise ValueError(f'num_layers must be >= 1, got {num_layers}')
         num_heads = num_heads or max(dim // 64, 1)
         self.layers = nn.ModuleList(
-            AdaPoolingLayer(dim, num_heads, num_spatial_frames, mlp_ratio)
-            for _ in range(num_layers))
+            AdaPoolingLayer(dim, num_heads, num_spatial_frames, mlp_ratio,
+                            fused_attention) for _ in range(num_layers))
         self.spatial_query = nn.Parameter(torch.zeros(1, 1, dim))
         self.video_query = nn.Parameter(torch.zeros(1, 1, dim))
         self.cls_proj = nn.Linear(clip_dim, dim)
@@ -128,7 +137,10 @@ class AdaPoolingAggregator(BaseModule):
                                                        -1)
         v = self.video_query.to(tokens.dtype).expand(b, -1, -1)
         for layer in self.layers:
-            s, v = layer(s, v, tokens)
+            if self.with_cp and self.training and tokens.requires_grad:
+                s, v = checkpoint(layer, s, v, tokens, use_reentrant=False)
+            else:
+                s, v = layer(s, v, tokens)
         shortcut = self.cls_proj(clip_cls.mean(dim=1).to(tokens.dtype))
         h = self.ln_post(v[:, 0] + shortcut)  # (B, C_i)
         return h @ self.proj.to(h.dtype)

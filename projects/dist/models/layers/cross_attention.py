@@ -19,11 +19,18 @@ class CrossAttention(BaseModule):
     Args:
         dim (int): Channels C.
         num_heads (int): Attention heads; must divide ``dim``.
+        fused (bool): Use ``F.scaled_dot_product_attention``; False uses
+            explicit matrix products (for measurements). Defaults to True.
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
-    def __init__(self, dim: int, num_heads: int, init_cfg=None) -> None:
+    def __init__(self,
+                 dim: int,
+                 num_heads: int,
+                 fused: bool = True,
+                 init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.fused = fused
         if num_heads < 1 or dim % num_heads:
             raise ValueError(f'num_heads must divide dim: dim={dim}, '
                              f'num_heads={num_heads}')
@@ -60,6 +67,10 @@ class CrossAttention(BaseModule):
         # (N, len, C) -> (N, heads, len, C/heads)
         q, k, v = (t.unflatten(-1, (h, c // h)).transpose(1, 2)
                    for t in (q, k, v))
-        out = F.scaled_dot_product_attention(q, k, v)
+        if self.fused:
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            w = (q @ k.transpose(-2, -1)) * (c // h)**-0.5
+            out = w.softmax(dim=-1) @ v
         out = out.transpose(1, 2).reshape(n, q_len, c)
         return self.out_proj(out)
