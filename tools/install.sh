@@ -123,8 +123,15 @@ EOF
 log "pip check"
 "$PY" -m pip check
 
-# Import from another directory, as a user's own project would.
-summary="$(cd / && HF_HUB_OFFLINE=1 "$PY" -W ignore - <<'EOF'
+# Import from another directory that has a projects/ folder of its own (as
+# an MMAction2 checkout has): the namespaces must merge, and projects.dist
+# must come from this checkout.
+PROBE="$(mktemp -d)"
+mkdir -p "$PROBE/projects/other_plugin"
+summary="$(cd "$PROBE" && HF_HUB_OFFLINE=1 DIST_ROOT="$ROOT" "$PY" -W ignore - <<'EOF'
+import os
+import os.path as osp
+
 import mmaction.models  # noqa: F401  -- fails without the drn fix
 import mmcv
 import mmengine
@@ -133,11 +140,16 @@ import torch
 import mmaction
 import projects.dist
 
+expected = osp.join(os.environ['DIST_ROOT'], 'projects', 'dist')
+if osp.dirname(projects.dist.__file__) != expected:
+    raise SystemExit(f'projects.dist comes from {projects.dist.__file__}, '
+                     f'expected {expected}')
 print(f'projects.dist {projects.dist.__version__}, torch {torch.__version__} '
       f'(CUDA available: {torch.cuda.is_available()}), mmaction2 '
       f'{mmaction.__version__}, mmengine {mmengine.__version__}, mmcv '
       f'{mmcv.__version__}')
 EOF
-)" || die "import smoke test failed (see the traceback above)"
+)" || { rm -rf "$PROBE"; die "import smoke test failed (see the traceback above)"; }
+rm -rf "$PROBE"
 
 log "OK in $((SECONDS - START)) s: $summary; venv: $VENV"
