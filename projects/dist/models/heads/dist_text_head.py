@@ -158,16 +158,17 @@ class DiSTTextHead(BaseHead):
         """Return the L2-normalised text features of the class names.
 
         Args:
-            ref (torch.Tensor): Any tensor with the device/dtype wanted.
+            ref (torch.Tensor): A tensor on the device wanted.
 
         Returns:
-            torch.Tensor: (K, E), computed once and cached.
+            torch.Tensor: (K, E) float32, computed once and cached.
         """
         key = self._text_state_key(ref)
         if self._text_cache is None or self._text_cache[0] != key:
-            feats = self.text_encoder(self.text_tokens)
-            feats = F.normalize(feats.float(), dim=-1).to(ref.dtype)
-            self._text_cache = (key, feats)
+            # once per class set, so always in full precision
+            with torch.autocast(ref.device.type, enabled=False):
+                feats = self.text_encoder(self.text_tokens)
+            self._text_cache = (key, F.normalize(feats.float(), dim=-1))
         return self._text_cache[1]
 
     def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
@@ -187,5 +188,7 @@ class DiSTTextHead(BaseHead):
                 x = self.dropout(x)
             return self.fc_cls(x)
         text = self.text_features(x)
-        scale = self.text_encoder.logit_scale.exp().to(x.dtype)
-        return scale * F.normalize(x, dim=-1) @ text.t()
+        # the (N, K) similarity is tiny: keep it in float32 under autocast
+        with torch.autocast(x.device.type, enabled=False):
+            scale = self.text_encoder.logit_scale.float().exp()
+            return scale * F.normalize(x.float(), dim=-1) @ text.t()
