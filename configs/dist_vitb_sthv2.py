@@ -1,0 +1,23 @@
+# DiST, Something-Something V2, CLIP ViT-B/16, 8 spatial + 16 temporal
+# frames, 2 ada-pooling layers. Reproduces the official
+# configs/projects/dist/ssv2/vit-b16-8+16f.yaml. Reference (official README):
+# top-1 68.7, top-5 91.1, 3 views x 1 crop.
+_base_ = [
+    'mmaction::_base_/default_runtime.py',
+    './_base_/models/dist_vitb16.py',
+    './_base_/datasets/sthv2_dist.py',
+    './_base_/schedules/dist_adamw_cosine_36e.py',
+]
+
+num_frames = 16  # T_t; CLIP sees num_frames // 2
+
+model = dict(
+    backbone=dict(num_frames=num_frames, num_ada_layers=2),
+    cls_head=dict(
+        num_classes={{_base_.num_classes}},
+        class_names={{_base_.class_names}}),
+    data_preprocessor=dict(blending={{_base_.blending}}))
+
+default_hooks = dict(
+    checkpoint=dict(interval=1, max_keep_ckpts=3, save_best='auto'),
+    logger=dict(interval=50))
