@@ -1,5 +1,6 @@
 # DiST, Something-Something V2, CLIP ViT-B/16, 16 spatial + 32 temporal
-# frames. Reproduces the official configs/projects/dist/ssv2/vit-b16-16+32f.yaml.
+# frames. Reproduces the official
+# configs/projects/dist/ssv2/vit-b16-16+32f.yaml.
 # Reference (official README): top-1 70.2, top-5 92.0, 3 views x 1 crop.
 _base_ = [
     './dist_vitb_sthv2.py',

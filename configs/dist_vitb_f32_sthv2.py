@@ -1,5 +1,6 @@
 # DiST, Something-Something V2, CLIP ViT-B/16, 32 spatial + 64 temporal
-# frames. Reproduces the official configs/projects/dist/ssv2/vit-b16-32+64f.yaml.
+# frames. Reproduces the official
+# configs/projects/dist/ssv2/vit-b16-32+64f.yaml.
 # Reference (official README): top-1 70.9, top-5 92.1, 3 views x 1 crop.
 _base_ = [
     './dist_vitb_sthv2.py',
