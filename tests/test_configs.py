@@ -1,0 +1,113 @@
+"""Every config under configs/ parses and builds; leaderboard configs have
+the official trainable-parameter counts and consistent frame counts, and
+take a training step with a tiny model swapped in."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(
+    osp.relpath(p, REPO_ROOT)
+    for p in glob.glob(osp.join(REPO_ROOT, 'configs', '*.py')))
+
+# official dist_net counts (spec section 1.9) less the 36,960 parameters of
+# the last layer's never-used integration->temporal projection
+EXPECTED_TRAINABLE = {
+    'dist_vitb_k400.py': 26_068_224,
+    'dist_vitb_f16_k400.py': 26_117_376,
+    'dist_vitb_f32_k400.py': 26_215_680,
+    'dist_vitl_f32_k400.py': 39_830_784,
+    'dist_vitl_f32_k710_k400.py': 39_830_784,
+    'dist_vitl_f32_k710_pretrain.py': 39_830_784,
+    'dist_vitb_sthv2.py': 18_964_224,
+    'dist_vitb_f16_sthv2.py': 19_007_232,
+    'dist_vitb_f32_sthv2.py': 19_093_248,
+    'dist_vitl_f32_sthv2.py': 32_708_352,
+    'dist_vitb_k700.py': 26_068_224,
+    'dist_vitb_ucf101.py': 26_068_224,
+    'dist_vitb_hmdb51.py': 26_068_224,
+}
+LEADERBOARD = sorted(EXPECTED_TRAINABLE)
+
+
+def load(name: str) -> Config:
+    return Config.fromfile(osp.join(REPO_ROOT, name))
+
+
+def test_every_leaderboard_config_is_listed():
+    leaves = {osp.basename(c) for c in CONFIGS if 'tiny' not in c}
+    assert leaves == set(EXPECTED_TRAINABLE)
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_parses_with_plugin_imports(name):
+    cfg = load(name)
+    assert 'projects.dist' in cfg.custom_imports['imports']
+    assert cfg.default_scope == 'mmaction'
+    assert osp.basename(name)[:-3].isidentifier()
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                'optim_wrapper', 'train_cfg', 'val_evaluator'):
+        assert key in cfg, f'{name} lacks {key}'
+
+
+@pytest.mark.parametrize('name', LEADERBOARD)
+def test_full_size_build_and_official_counts(name):
+    cfg = load(osp.join('configs', name))
+    with torch.device('meta'):  # no weights are allocated or loaded
+        backbone = MODELS.build(cfg.model.backbone)
+        head = MODELS.build(cfg.model.cls_head)
+    trainable = sum(p.numel() for m in (backbone, head)
+                    for p in m.parameters() if p.requires_grad)
+    assert trainable == EXPECTED_TRAINABLE[name]
+    assert head.num_classes == len(head.class_names)
+    assert cfg.model.data_preprocessor.blending.augments[0].num_classes == \
+        head.num_classes
+    pre = MODELS.build(cfg.model.data_preprocessor)
+    assert pre.format_shape == 'NCTHW'
+    frames = backbone.num_frames
+    for loader, views in (('train_dataloader', 1), ('val_dataloader', 1),
+                          ('test_dataloader', 3)):
+        ds = cfg[loader].dataset
+        for sub in ds.get('datasets', [ds]):
+            samplers = [p for p in sub.pipeline if 'clip_len' in p]
+            assert [(p.clip_len, p.num_clips) for p in samplers] == [
+                (frames, views)
+            ], f'{name} {loader}'
+
+
+def tiny_overrides(cfg: Config) -> None:
+    """Swap a tiny CLIP/DiST into a full config, keeping its structure."""
+    arch = dict(embed_dim=16, image_size=32, patch_size=16, width=32,
+                layers=2, heads=2, text_width=16, text_heads=2,
+                text_layers=1)
+    bb = cfg.model.backbone
+    bb.spatial_encoder.update(arch=arch, pretrained=None)
+    bb.update(num_frames=4, integration_dim=16, temporal_dim=8,
+              spatial_patch_size=16, ada_heads=2)
+    cfg.model.cls_head.text_encoder.update(arch=arch, pretrained=None)
+    cfg.model.cls_head.in_channels = 16
+
+
+@pytest.mark.parametrize('name', LEADERBOARD)
+def test_tiny_training_step(name):
+    cfg = load(osp.join('configs', name))
+    tiny_overrides(cfg)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    k = model.cls_head.num_classes
+    inputs = [torch.randint(0, 256, (1, 3, 4, 32, 32), dtype=torch.uint8)
+              for _ in range(2)]
+    samples = [ActionDataSample().set_gt_label(i % k) for i in range(2)]
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), training=True)
+    losses = model(**data, mode='loss')
+    assert torch.isfinite(losses['loss_cls'])
+    losses['loss_cls'].backward()
+    assert model.backbone.temporal_stem.weight.grad is not None
