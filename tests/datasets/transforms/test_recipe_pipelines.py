@@ -158,3 +158,21 @@ def test_blending_builds_mixup_and_cutmix():
     ]
     assert blend.probs is None  # one of the two on every batch, 50/50
     assert [a.num_classes for a in blend.augments] == [174, 174]
+
+
+def test_kinetics710_concat_dataset_builds(tmp_path, video):
+    from mmaction.registry import DATASETS
+    cfg = load_dataset_cfg('kinetics710_dist')
+    dataset_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    assert dataset_cfg.type == 'ConcatDataset'
+    for i, sub in enumerate(dataset_cfg.datasets):
+        ann = tmp_path / f'list{i}.txt'
+        ann.write_text(f'{osp.basename(video)} {400 + i}\n')
+        sub.ann_file = str(ann)
+        sub.data_prefix = dict(video=osp.dirname(video))
+    dataset = DATASETS.build(dataset_cfg)
+    assert len(dataset) == 3
+    for i in range(3):
+        item = dataset[i]
+        assert tuple(item['inputs'].shape) == (1, 3, 16, 224, 224)
+        assert item['data_samples'].gt_label.item() == 400 + i
