@@ -1,0 +1,364 @@
+"""Tests of projects/dist/utils/flops.py and tools/analysis/get_flops.py.
+
+MAC counts are checked against hand-written formulas (a toy module, the tiny
+DiST) and against the official counts of dist_official_spec.md §1.9 (full
+size, on the meta device).
+"""
+import copy
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.config import Config
+
+from projects.dist.utils.flops import (count_macs, count_model_macs,
+                                       count_parameters)
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _load_tool():
+    path = osp.join(REPO_ROOT, 'tools', 'analysis', 'get_flops.py')
+    spec = importlib.util.spec_from_file_location('dist_get_flops', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+get_flops = _load_tool()
+
+TINY_ARCH = dict(
+    embed_dim=32,
+    image_size=32,
+    patch_size=8,
+    width=64,
+    layers=2,
+    heads=2,
+    text_width=32,
+    text_heads=2,
+    text_layers=1)
+NUM_CLASSES = 5
+
+
+def tiny_model_cfg(**backbone) -> dict:
+    """A tiny DiST recognizer config (class names given as a list)."""
+    cfg = dict(
+        type='Recognizer3D',
+        backbone=dict(
+            type='DiST',
+            spatial_encoder=dict(type='DiSTCLIPVisual', arch=TINY_ARCH),
+            num_frames=8,
+            alpha=2,
+            integration_dim=32,
+            temporal_dim=16,
+            temporal_patch_size=3,
+            num_ada_layers=1,
+            ada_heads=2),
+        cls_head=dict(
+            type='DiSTTextHead',
+            num_classes=NUM_CLASSES,
+            in_channels=32,
+            class_names=[f'action {i}' for i in range(NUM_CLASSES)],
+            text_encoder=dict(type='DiSTCLIPText', arch=TINY_ARCH)),
+        data_preprocessor=dict(
+            type='ActionDataPreprocessor',
+            mean=[122.8, 116.7, 104.1],
+            std=[68.5, 66.6, 70.3],
+            format_shape='NCTHW'))
+    cfg['backbone'].update(backbone)
+    return cfg
+
+
+def b16_model_cfg(num_frames: int = 16,
+                  num_ada_layers: int = 4,
+                  arch: str = 'ViT-B/16') -> dict:
+    """A full-size DiST recognizer config (built on meta only)."""
+    embed = 768 if arch.startswith('ViT-L') else 512
+    return dict(
+        type='Recognizer3D',
+        backbone=dict(
+            type='DiST',
+            spatial_encoder=dict(type='DiSTCLIPVisual', arch=arch),
+            num_frames=num_frames,
+            alpha=2,
+            num_ada_layers=num_ada_layers),
+        cls_head=dict(
+            type='DiSTTextHead',
+            num_classes=400,
+            in_channels=embed,
+            class_names=[f'class {i}' for i in range(400)],
+            text_encoder=dict(type='DiSTCLIPText', arch=arch)),
+        data_preprocessor=dict(
+            type='ActionDataPreprocessor',
+            mean=[122.8, 116.7, 104.1],
+            std=[68.5, 66.6, 70.3],
+            format_shape='NCTHW'))
+
+
+# ----------------------------------------------------------------- counting
+class _Toy(nn.Module):
+    """Linear + Conv3d + attention, small enough to count by hand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 16)
+        self.conv = nn.Conv3d(3, 4, kernel_size=3)
+
+    def forward(self, x, video, q, k):
+        a = self.fc(x)
+        b = self.conv(video)
+        c = F.scaled_dot_product_attention(q, k, k)
+        return a, b, c
+
+
+def _toy_inputs(device):
+    return (torch.randn(2, 5, 8, device=device),
+            torch.randn(1, 3, 4, 6, 6,
+                        device=device), torch.randn(1, 2, 4, 8, device=device),
+            torch.randn(1, 2, 6, 8, device=device))
+
+
+# fc: 2*5 tokens x 8 x 16; conv: 2*4*4 outputs x 4 channels x 3*27;
+# attention: q@k^T and attn@v, each 1*2 heads x 4 x 6 x 8
+TOY_MACS = 2 * 5 * 8 * 16 + (2 * 4 * 4) * 4 * 3 * 27 + 2 * (2 * 4 * 6 * 8)
+
+
+@pytest.mark.parametrize('device', ['meta', 'cpu'])
+def test_count_macs_toy_by_hand(device):
+    toy = _Toy().to(device)
+    counted = count_macs(toy, *_toy_inputs(device))
+    assert counted.total == TOY_MACS
+    assert counted.of('_Toy.fc') == 2 * 5 * 8 * 16
+    assert counted.of('_Toy.conv') == 32 * 4 * 81
+    assert counted.no_grad == 0
+
+
+def test_count_macs_sdpa_on_cpu_fused_kernel():
+    # on CPU the fused flash kernel is opaque to the stock counter
+    q = torch.randn(2, 3, 7, 4)
+    k = torch.randn(2, 3, 9, 4)
+    with torch.no_grad():
+        counted = count_macs(F.scaled_dot_product_attention, q, k, k)
+    assert counted.total == 2 * (2 * 3 * 7 * 9 * 4)
+    assert counted.no_grad == counted.total
+
+
+def test_count_macs_mha_fast_path_matches_meta():
+    # eval + no_grad on CPU takes nn.MultiheadAttention's fused fast path
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(16, 4, batch_first=True).eval()
+    x = torch.randn(2, 5, 16)
+    with torch.no_grad():
+        on_cpu = count_macs(mha, x, x, x, need_weights=False).total
+    meta = copy.deepcopy(mha).to('meta')
+    xm = x.to('meta')
+    with torch.no_grad():
+        on_meta = count_macs(meta, xm, xm, xm, need_weights=False).total
+    by_hand = 4 * (10 * 16 * 16) + 2 * (2 * 5 * 5 * 16)
+    assert on_cpu == on_meta == by_hand
+
+
+def test_count_macs_splits_no_grad_work():
+    fc = nn.Linear(4, 4).to('meta')
+    x = torch.randn(3, 4, device='meta')
+
+    def run():
+        with torch.no_grad():
+            fc(x)
+        fc(x)
+
+    counted = count_macs(run)
+    assert counted.total == 2 * 3 * 16
+    assert counted.no_grad == 3 * 16
+
+
+# -------------------------------------------------------------- tiny DiST
+def tiny_dist_macs(cfg: dict) -> dict:
+    """Hand-written MAC formula of the tiny DiST config, one view."""
+    a, bb = TINY_ARCH, cfg['backbone']
+    d, p, size = a['width'], a['patch_size'], a['image_size']
+    g = size // p  # grid side
+    n_tok = 1 + g * g  # L
+    t, alpha = bb['num_frames'], bb['alpha']
+    ts = t // alpha
+    ci, ct = bb['integration_dim'], bb['temporal_dim']
+    kt = bb['temporal_patch_size']
+    layers = a['layers']  # every block selected
+    # frozen tower, per frame: patch embedding + blocks (qkv, out, MLP 4x,
+    # two attention matmuls)
+    per_frame = g * g * d * 3 * p * p + layers * (12 * n_tok * d * d +
+                                                  2 * n_tok * n_tok * d)
+    tower = ts * per_frame
+    # side network
+    pos = t * g * g  # temporal-stream positions
+    side = pos * ct * 3 * kt * p * p  # stem
+    hid_t = round(ci * 0.25)
+    for i in range(layers):
+        side += pos * ct * ct * 3  # T-Block conv1 (3,1,1)
+        side += pos * ct * ct * 9  # T-Block conv2 (1,3,3)
+        side += ts * n_tok * d * ci  # input projection
+        side += ts * g * g * ct * ci * alpha  # temporal -> integration
+        if i < layers - 1:
+            side += ts * g * g * ci * ct  # integration -> temporal
+        side += ts * n_tok * 2 * ci * ci  # I-Block token MLP
+        side += ts * n_tok * (2 * ci * hid_t + hid_t * hid_t * 3)  # TFFN
+    hid_a = 4 * ci
+    for _ in range(bb['num_ada_layers']):
+        # spatial: q, kv, out projections, attention, MLP
+        side += ts * ci * ci + ts * n_tok * 2 * ci * ci + ts * ci * ci
+        side += 2 * ts * n_tok * ci + ts * 2 * ci * hid_a
+        # temporal: one query per video over Ts frame queries
+        side += ci * ci + ts * 2 * ci * ci + ci * ci + 2 * ts * ci
+        side += 2 * ci * hid_a
+    side += d * ci + ci * a['embed_dim']  # CLS shortcut, output proj
+    head = a['embed_dim'] * NUM_CLASSES
+    return dict(
+        frozen_tower=tower,
+        side_network=side,
+        head=head,
+        total=tower + side + head)
+
+
+def test_tiny_dist_macs_by_hand():
+    cfg = Config(dict(model=tiny_model_cfg()))
+    result = get_flops.analyse(cfg)
+    assert result['input_shape'] == [1, 3, 8, 32, 32]
+    assert result['macs_per_view'] == tiny_dist_macs(cfg.model)
+    assert result['patch_embedded_frames'] == 4
+
+
+def test_tiny_dist_counts_per_view_and_on_cpu():
+    cfg = Config(dict(model=tiny_model_cfg()))
+    one = get_flops.analyse(cfg)['macs_per_view']
+    three = get_flops.analyse(cfg, shape=[3, 3, 8, 32, 32])['macs_per_view']
+    assert three == one
+    on_cpu = get_flops.analyse(cfg, device='cpu')['macs_per_view']
+    assert on_cpu == one
+
+
+def test_tiny_dist_embed_then_subsample_costs_the_extra_embedding():
+    fused = get_flops.analyse(Config(dict(model=tiny_model_cfg())))
+    cfg = Config(
+        dict(
+            model=tiny_model_cfg(
+                subsample_before_embedding=False, fused_attention=False)))
+    cfg.model.backbone.spatial_encoder.fused_attention = False
+    official = get_flops.analyse(cfg)
+    # 4 discarded frames x 16 patches x 64 channels x 3*8*8
+    extra = 4 * 16 * 64 * 3 * 8 * 8
+    assert official['patch_embedded_frames'] == 8
+    assert (official['macs_per_view']['frozen_tower'] ==
+            fused['macs_per_view']['frozen_tower'] + extra)
+    assert (official['macs_per_view']['side_network'] == fused['macs_per_view']
+            ['side_network'])
+
+
+def test_count_parameters_split():
+    cfg = Config(dict(model=tiny_model_cfg()))
+    from mmaction.registry import MODELS
+    with torch.device('meta'):
+        model = MODELS.build(cfg.model)
+    params = count_parameters(model)
+    side = sum(p.numel() for n, p in model.backbone.named_parameters()
+               if not n.startswith('spatial_encoder.'))
+    assert params['side_network'] == side
+    assert params['trainable'] == side  # only the side network trains
+    assert params['total'] == (
+        params['frozen_tower'] + params['text_tower'] + side +
+        sum(p.numel() for n, p in model.cls_head.named_parameters()
+            if not n.startswith('text_encoder.')))
+
+
+def test_count_model_macs_module_and_no_grad_split_agree():
+    cfg = Config(dict(model=tiny_model_cfg()))
+    from mmaction.registry import MODELS
+    with torch.device('meta'):
+        model = MODELS.build(cfg.model)
+    x = torch.zeros(2, 3, 8, 32, 32, device='meta')
+    macs = count_model_macs(model, x)
+    with torch.enable_grad():
+        counted = count_macs(model.backbone, x)
+    assert macs['frozen_tower'] == counted.of('DiST.spatial_encoder')
+    assert macs['frozen_tower'] + macs['side_network'] == counted.total
+
+
+# ------------------------------------------------------------------- CLI
+def test_main_prints_report_and_json(tmp_path, capsys):
+    cfg_file = tmp_path / 'tiny.py'
+    cfg_file.write_text("custom_imports = dict(imports=['projects.dist'], "
+                        'allow_failed_imports=False)\n'
+                        f'model = {tiny_model_cfg()!r}\n')
+    get_flops.main([str(cfg_file)])
+    out = capsys.readouterr().out
+    for field in ('GMACs per view (total)', 'frozen CLIP image tower',
+                  'side network (trainable)', 'head (cached text',
+                  'Frames patch-embedded by the tower: 4 of 8', 'Params total',
+                  'Params trainable'):
+        assert field in out
+    get_flops.main([
+        str(cfg_file), '--json', '--cfg-options',
+        'model.backbone.num_ada_layers=2'
+    ])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    result = json.loads(line)
+    assert set(result) >= {
+        'config', 'input_shape', 'macs_per_view', 'gmacs_per_view',
+        'patch_embedded_frames', 'params'
+    }
+    expected = tiny_dist_macs(tiny_model_cfg(num_ada_layers=2))
+    assert result['macs_per_view'] == expected
+
+
+def test_bad_shape_raises():
+    cfg = Config(dict(model=tiny_model_cfg()))
+    with pytest.raises(ValueError, match='3, 4 or 5 integers'):
+        get_flops.analyse(cfg, shape=[8, 32])
+    with pytest.raises(ValueError, match="'meta' or 'cpu'"):
+        get_flops.analyse(cfg, device='cuda:7')
+
+
+# ------------------------------------------------- full size vs the spec
+# dist_official_spec.md §1.9: official GMACs per view, which patch-embed all
+# T_t frames; ours embeds only the T_s frames CLIP uses.
+def _discarded_embedding_gmacs(ts: int, grid: int, width: int,
+                               patch: int) -> float:
+    return ts * grid * grid * width * 3 * patch * patch / 1e9
+
+
+@pytest.mark.parametrize(
+    'num_frames, ada_layers, arch, official_gmacs, trainable',
+    [
+        (16, 4, 'ViT-B/16', 163.8, 26_105_184),  # K400 B/16 8+16
+        (32, 4, 'ViT-B/16', 327.7, 26_154_336),  # K400 B/16 16+32
+        (64, 4, 'ViT-B/16', 655.3, 26_252_640),  # K400 B/16 32+64
+        (16, 2, 'ViT-B/16', 162.9, 19_001_184),  # SSv2 B/16 8+16
+        (64, 4, 'ViT-L/14', 2833, 39_867_744),  # K400 L/14 32+64, patch 14
+    ])
+def test_full_size_matches_official_counts(num_frames, ada_layers, arch,
+                                           official_gmacs, trainable):
+    cfg = Config(dict(model=b16_model_cfg(num_frames, ada_layers, arch)))
+    result = get_flops.analyse(cfg)
+    ts = num_frames // 2
+    if arch == 'ViT-B/16':
+        discarded = _discarded_embedding_gmacs(ts, 14, 768, 16)
+    else:
+        discarded = _discarded_embedding_gmacs(ts, 16, 1024, 14)
+    gmacs = result['macs_per_view']['total'] / 1e9
+    assert abs(gmacs - (official_gmacs - discarded)) <= 1.0
+    assert result['patch_embedded_frames'] == ts
+    # the official model has 36,960 parameters that are never used
+    assert result['params']['trainable'] == trainable - 36_960
+
+
+def test_b16_k400_tower_and_side_network_match_official():
+    cfg = Config(dict(model=b16_model_cfg()))
+    cfg.model.backbone.subsample_before_embedding = False
+    g = get_flops.analyse(cfg)['macs_per_view']
+    # official: CLIP 141.4 (16 frames embedded), DiST 22.4 GMACs
+    assert abs(g['frozen_tower'] / 1e9 - 141.4) <= 0.1
+    assert abs(g['side_network'] / 1e9 - 22.4) <= 0.1
+    assert abs(g['total'] / 1e9 - 163.8) <= 0.1
