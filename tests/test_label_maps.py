@@ -169,12 +169,20 @@ def test_sthv2_order_and_flip_pairs():
 
 
 # (1-based classInd id, classInd name), as listed for THUMOS'14 / UCF101
-UCF101_CLASSIND = ((1, 'ApplyEyeMakeup'), (7, 'BaseballPitch'),
-                   (9, 'BasketballDunk'), (12, 'Billiards'),
-                   (21, 'CleanAndJerk'), (35, 'Hammering'),
-                   (36, 'HammerThrow'), (37, 'HandstandPushups'),
-                   (47, 'JumpingJack'), (48, 'JumpRope'),
-                   (97, 'VolleyballSpiking'), (101, 'YoYo'))
+UCF101_CLASSIND = {
+    1: 'ApplyEyeMakeup',
+    7: 'BaseballPitch',
+    9: 'BasketballDunk',
+    12: 'Billiards',
+    21: 'CleanAndJerk',
+    35: 'Hammering',
+    36: 'HammerThrow',
+    37: 'HandstandPushups',
+    47: 'JumpingJack',
+    48: 'JumpRope',
+    97: 'VolleyballSpiking',
+    101: 'YoYo',
+}
 
 
 def ucf101_token(name: str) -> str:
@@ -187,7 +195,7 @@ def test_ucf101_classind_order():
     tokens = [ucf101_token(n) for n in names]
     # classInd.txt lists the classes case-insensitively sorted
     assert tokens == sorted(tokens, key=str.lower)
-    for class_id, token in UCF101_CLASSIND:
+    for class_id, token in UCF101_CLASSIND.items():
         assert tokens[class_id - 1] == token
 
 

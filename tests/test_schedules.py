@@ -143,8 +143,7 @@ class _FakeDiST(nn.Module):
         agg.ln_post = nn.LayerNorm(6)  # 6 + 6
         agg.layers = nn.ModuleList([nn.Module()])
         layer = agg.layers[0]
-        layer.positional_embedding = nn.Parameter(torch.zeros(1, 2,
-                                                              6))  # 12
+        layer.positional_embedding = nn.Parameter(torch.zeros(1, 2, 6))  # 12
         layer.spatial_attn = nn.MultiheadAttention(6, 2)  # 108 + 18, 36 + 6
 
 
@@ -184,8 +183,8 @@ def test_param_groups_on_dist_names(cfg, quiet_logger):
     assert decayed == DECAYED
     assert not_decayed == NOT_DECAYED
     # no frozen (CLIP) parameter is handed to the optimizer
-    assert not any(n.startswith('spatial_encoder') for n in decayed
-                   | not_decayed)
+    in_optimizer = decayed | not_decayed
+    assert not any(n.startswith('spatial_encoder') for n in in_optimizer)
 
 
 def test_full_size_vitb16_counts(cfg, quiet_logger):

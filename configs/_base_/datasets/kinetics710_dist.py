@@ -141,8 +141,8 @@ val_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='ConcatDataset',
-        datasets=[k400_valset, k600_valset, k700_valset]))
+        type='ConcatDataset', datasets=[k400_valset, k600_valset,
+                                        k700_valset]))
 test_dataloader = dict(
     batch_size=test_batch_size,
     num_workers=num_workers,

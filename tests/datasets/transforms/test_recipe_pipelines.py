@@ -29,8 +29,7 @@ def load_dataset_cfg(name: str) -> Config:
 def write_video(path: str, num_frames: int = 20, size=(40, 32)) -> str:
     """Write a small colourful mp4 whose frame t is a constant hue ramp."""
     w, h = size
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 10,
-                             (w, h))
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 10, (w, h))
     assert writer.isOpened()
     xs = np.linspace(0, 255, w, dtype=np.float32)[None, :]
     for t in range(num_frames):
@@ -56,8 +55,8 @@ def run(pipeline_cfg: list, video: str, label: int = 3) -> dict:
 
 
 @pytest.mark.parametrize('name', [
-    'kinetics400_dist', 'kinetics700_dist', 'kinetics710_dist',
-    'sthv2_dist', 'ucf101_dist', 'hmdb51_dist'
+    'kinetics400_dist', 'kinetics700_dist', 'kinetics710_dist', 'sthv2_dist',
+    'ucf101_dist', 'hmdb51_dist'
 ])
 def test_train_pipeline_one_clip(name, video):
     cfg = load_dataset_cfg(name)
@@ -108,8 +107,9 @@ def test_sthv2_train_pipeline_swaps_labels(video):
     np.random.seed(1)
     labels = set()
     for _ in range(12):
-        labels.add(run(cfg.train_pipeline, video,
-                       label=86)['data_samples'].gt_label.item())
+        labels.add(
+            run(cfg.train_pipeline, video,
+                label=86)['data_samples'].gt_label.item())
     assert labels == {86, 87}
 
 
@@ -135,9 +135,9 @@ def test_random_grayscale_rate_and_consistency():
     for _ in range(trials):
         out = gray(dict(imgs=[f.copy() for f in clip]))['imgs']
         is_gray = [
-            bool(np.all(f[..., 0] == f[..., 1]) and np.all(f[..., 1] == f[...,
-                                                                           2]))
-            for f in out
+            bool(
+                np.all(f[..., 0] == f[..., 1])
+                and np.all(f[..., 1] == f[..., 2])) for f in out
         ]
         assert len(set(is_gray)) == 1  # one decision for the whole clip
         if is_gray[0]:
@@ -153,9 +153,8 @@ def test_blending_builds_mixup_and_cutmix():
     from mmaction.registry import MODELS
     cfg = load_dataset_cfg('sthv2_dist')
     blend = MODELS.build(copy.deepcopy(cfg.blending))
-    assert [type(a).__name__ for a in blend.augments] == [
-        'MixupBlending', 'CutmixBlending'
-    ]
+    assert [type(a).__name__
+            for a in blend.augments] == ['MixupBlending', 'CutmixBlending']
     assert blend.probs is None  # one of the two on every batch, 50/50
     assert [a.num_classes for a in blend.augments] == [174, 174]
 

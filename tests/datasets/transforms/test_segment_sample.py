@@ -87,13 +87,13 @@ def test_view_offsets_override():
 
 @pytest.mark.parametrize(
     'kwargs,match',
-    [(dict(clip_len=0), 'clip_len'), (dict(clip_len=4, num_clips=0),
-                                       'num_clips'),
+    [(dict(clip_len=0), 'clip_len'),
+     (dict(clip_len=4, num_clips=0), 'num_clips'),
      (dict(clip_len=4, num_clips=3), 'num_clips=1 when test_mode=False'),
-     (dict(clip_len=4, num_clips=2, test_mode=True, view_offsets=(0.5, )),
-      'expected num_clips=2'),
-     (dict(clip_len=4, num_clips=1, test_mode=True, view_offsets=(1.5, )),
-      r'\[0, 1\]')])
+     (dict(clip_len=4, num_clips=2, test_mode=True,
+           view_offsets=(0.5, )), 'expected num_clips=2'),
+     (dict(clip_len=4, num_clips=1, test_mode=True,
+           view_offsets=(1.5, )), r'\[0, 1\]')])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         DiSTSegmentSample(**kwargs)

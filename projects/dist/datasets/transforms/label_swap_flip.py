@@ -66,9 +66,9 @@ class DiSTLabelSwapFlip(Flip):
             flip_label_map=flip_label_map)
 
     @staticmethod
-    def _check_pairs(label_pairs: Sequence[Sequence[int]],
-                     num_classes: Optional[int] = None
-                     ) -> Tuple[Tuple[int, int], ...]:
+    def _check_pairs(
+            label_pairs: Sequence[Sequence[int]],
+            num_classes: Optional[int] = None) -> Tuple[Tuple[int, int], ...]:
         """Validate ``label_pairs`` and return them as a tuple of tuples."""
         pairs, seen = [], set()
         for pair in label_pairs:
