@@ -144,3 +144,32 @@ def test_speed_switches_do_not_change_results():
             if p.requires_grad:
                 torch.testing.assert_close(
                     p.grad, p_ref.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize('overrides, match', [
+    (dict(num_frames=8), r'trained with 2 spatial frames \(num_frames=4 at '
+     r'alpha=2\) .* num_frames=8'),
+    (dict(selected_layers=(0, 1)), r'3 DiST layers .* configured with 2'),
+    (dict(num_ada_layers=1), r'2 ada-pooling layers .* configured with 1'),
+])
+@pytest.mark.parametrize('strict', [True, False])
+def test_mismatched_checkpoint_is_refused(tmp_path, overrides, match, strict):
+    from mmengine.runner import load_checkpoint
+    from projects.dist.models.utils.state_checks import \
+        CheckpointMismatchError
+    path = tmp_path / 'ckpt.pth'
+    torch.save({'state_dict': build().state_dict()}, path)
+    other = build(**overrides)
+    with pytest.raises(CheckpointMismatchError, match=match):
+        load_checkpoint(other, str(path), strict=strict)
+
+
+def test_clip_depth_mismatch_is_refused():
+    from projects.dist.models.backbones import DiSTCLIPVisual
+    from projects.dist.models.utils.state_checks import \
+        CheckpointMismatchError
+    state = DiSTCLIPVisual(arch=TINY_CLIP).state_dict()
+    other = DiSTCLIPVisual(arch=dict(TINY_CLIP, layers=2))
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'3 CLIP blocks .* configured with 2'):
+        other.load_state_dict(state, strict=False)

@@ -12,6 +12,7 @@ from mmaction.registry import MODELS
 from ..utils.clip_arch import resolve_clip_arch
 from ..utils.clip_checkpoint import (load_clip_state_dict, load_tower_strict,
                                      split_clip_state_dict)
+from ..utils.state_checks import CheckpointMismatchError, check_count
 
 
 @MODELS.register_module()
@@ -113,6 +114,20 @@ class DiSTCLIPVisual(BaseModule):
         self._freeze()
         print_log(f'DiSTCLIPVisual: loaded CLIP weights from '
                   f'{self.pretrained}', logger='current')
+
+    def _load_from_state_dict(self, state_dict, prefix, *args,
+                              **kwargs) -> None:
+        """Refuse CLIP weights of another depth or width with a clear
+        message (even under ``strict=False``)."""
+        check_count(state_dict, prefix,
+                    r'visual\.transformer\.resblocks\.(\d+)\.',
+                    self.num_layers, 'CLIP blocks', f' (arch={self.arch})')
+        key = prefix + 'visual.conv1.weight'
+        if key in state_dict and state_dict[key].shape[0] != self.width:
+            raise CheckpointMismatchError(
+                f'checkpoint CLIP width {state_dict[key].shape[0]} != '
+                f'configured width {self.width} (arch={self.arch})')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def train(self, mode: bool = True) -> 'DiSTCLIPVisual':
         """Set training mode; a frozen tower stays in eval mode."""

@@ -12,6 +12,7 @@ from mmaction.registry import MODELS
 from ..layers import (AdaPoolingAggregator, IntegrationBlock,
                       IntegrationToTemporal, TemporalBlock,
                       TemporalToIntegration)
+from ..utils.state_checks import CheckpointMismatchError, check_count
 
 
 @MODELS.register_module()
@@ -270,6 +271,27 @@ class DiST(BaseModule):
         tokens = residual + z_in  # F, (B*Ts, L, C_i)
         clip_cls = feats[-1][:, 0].view(b, ts, -1)  # (B, Ts, D)
         return self.aggregator(tokens, clip_cls)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args,
+                              **kwargs) -> None:
+        """Refuse checkpoints made for another frame or layer count."""
+        key = prefix + 'to_integration.0.cls_token'
+        if key in state_dict:
+            ts = state_dict[key].shape[2]
+            if ts != self.num_spatial_frames:
+                raise CheckpointMismatchError(
+                    f'checkpoint was trained with {ts} spatial frames '
+                    f'(num_frames={ts * self.alpha} at alpha={self.alpha}) '
+                    f'but the model is configured with num_frames='
+                    f'{self.num_frames} ({self.num_spatial_frames} spatial '
+                    'frames); set model.backbone.num_frames to match')
+        check_count(state_dict, prefix, r'input_projs\.(\d+)\.',
+                    len(self.selected_layers), 'DiST layers',
+                    f' (selected_layers={list(self.selected_layers)})')
+        check_count(state_dict, prefix, r'aggregator\.layers\.(\d+)\.',
+                    len(self.aggregator.layers), 'ada-pooling layers',
+                    ' (num_ada_layers)')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _spatial_features(self, x: torch.Tensor) -> list:
         """CLIP block outputs of every alpha-th frame.
