@@ -47,7 +47,8 @@ def parse_args(argv: list = None) -> argparse.Namespace:
         argparse.Namespace: The parsed arguments.
     """
     parser = argparse.ArgumentParser(
-        description='Test (and evaluate) an MMAction2 recognizer (DiST plugin)')
+        description='Test (and evaluate) an MMAction2 recognizer (DiST plugin)'
+    )
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
@@ -70,10 +71,7 @@ def parse_args(argv: list = None) -> argparse.Namespace:
         action='store_true',
         help='display the predictions in a window')
     parser.add_argument(
-        '--interval',
-        type=int,
-        default=1,
-        help='visualize every n-th sample')
+        '--interval', type=int, default=1, help='visualize every n-th sample')
     parser.add_argument(
         '--wait-time',
         type=float,

@@ -38,8 +38,7 @@ if REPO_ROOT not in sys.path:
 
 import torch  # noqa: E402
 from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
-from mmengine.device import (is_cuda_available, is_mlu_available,  # noqa: E402
-                             is_musa_available, is_npu_available)
+import mmengine.device as mm_device  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
@@ -115,8 +114,8 @@ def has_amp_device() -> bool:
     Returns:
         bool: True if MMEngine's AMP optimizer wrapper supports this machine.
     """
-    return (is_cuda_available() or is_npu_available() or is_mlu_available()
-            or is_musa_available())
+    return (mm_device.is_cuda_available() or mm_device.is_npu_available()
+            or mm_device.is_mlu_available() or mm_device.is_musa_available())
 
 
 def use_cpu_distributed(cfg: Config) -> None:
