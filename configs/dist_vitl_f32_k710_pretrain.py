@@ -19,78 +19,36 @@ model = dict(
         class_names={{_base_.class_names}}),
     data_preprocessor=dict(blending={{_base_.blending}}))
 
-# the frame count is part of every pipeline: rebuild them for num_frames
-train_pipeline = [
-    dict(type='DecordInit'),
-    dict(type='UniformSample', clip_len=num_frames, num_clips=1),
-    dict(type='DecordDecode'),
-    dict(
-        type='RandomResizedCrop',
-        area_range=(0.4, 1.0),
-        aspect_ratio_range=(0.75, 1.333)),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
-    dict(type='Flip', flip_ratio=0.5),
-    dict(type='TorchVisionWrapper', op='RandomGrayscale', p=0.2),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
-
-
-def eval_pipeline(views):
-    return [
-        dict(type='DecordInit'),
-        dict(
-            type='DiSTSegmentSample',
-            clip_len=num_frames,
-            num_clips=views,
-            test_mode=True),
-        dict(type='DecordDecode'),
-        dict(type='Resize', scale=(-1, 224)),
-        dict(type='CenterCrop', crop_size=224),
-        dict(type='FormatShape', input_format='NCTHW'),
-        dict(type='PackActionInputs')
-    ]
-
-
-def trainset(ann, root):
-    return dict(
-        type='VideoDataset',
-        ann_file=ann,
-        data_prefix=dict(video=root),
-        pipeline=train_pipeline)
-
-
-def evalset(ann, root, views):
-    return dict(
-        type='VideoDataset',
-        ann_file=ann,
-        data_prefix=dict(video=root),
-        pipeline=eval_pipeline(views),
-        test_mode=True)
-
-
-k710_sets = [  # (annotation list stem, video folder), as the dataset base
-    ('data/kinetics710/k400_{}_list_videos.txt', 'data/kinetics400/videos_{}'),
-    ('data/kinetics710/k600_{}_list_videos.txt', 'data/kinetics600/videos'),
-    ('data/kinetics710/k700_{}_list_videos.txt', 'data/kinetics700/videos'),
-]
+# the frame count is part of every pipeline (index 1: the frame sampler)
+train_pipeline = _base_.train_pipeline
+train_pipeline[1].clip_len = num_frames
+val_pipeline = _base_.val_pipeline
+val_pipeline[1].clip_len = num_frames
+test_pipeline = _base_.test_pipeline
+test_pipeline[1].clip_len = num_frames
+# Kinetics-710 is a ConcatDataset: rebuild its three sub-datasets
 train_dataloader = dict(
     batch_size=16,
     dataset=dict(datasets=[
-        trainset(a.format('train'), r.format('train')) for a, r in k710_sets
+        dict(_base_.k400_trainset, pipeline=train_pipeline),
+        dict(_base_.k600_trainset, pipeline=train_pipeline),
+        dict(_base_.k700_trainset, pipeline=train_pipeline)
     ]))
 val_dataloader = dict(
     batch_size=8,
     dataset=dict(datasets=[
-        evalset(a.format('val'), r.format('val'), 1) for a, r in k710_sets
+        dict(_base_.k400_valset, pipeline=val_pipeline),
+        dict(_base_.k600_valset, pipeline=val_pipeline),
+        dict(_base_.k700_valset, pipeline=val_pipeline)
     ]))
 test_dataloader = dict(
     batch_size=2,
     dataset=dict(datasets=[
-        evalset(a.format('val'), r.format('val'), 3) for a, r in k710_sets
+        dict(_base_.k400_testset, pipeline=test_pipeline),
+        dict(_base_.k600_testset, pipeline=test_pipeline),
+        dict(_base_.k700_testset, pipeline=test_pipeline)
     ]))
 auto_scale_lr = dict(base_batch_size=128)
-
 default_hooks = dict(
     checkpoint=dict(interval=1, max_keep_ckpts=3, save_best='auto'),
     logger=dict(interval=50))
