@@ -37,11 +37,12 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 # Frozen CLIP parameters (requires_grad=False) never reach the optimizer:
-# MMEngine's DefaultOptimWrapperConstructor skips them when paramwise_cfg is
-# set. No weight decay on 1-D tensors (biases, LayerNorm) and on the DiST
+# DiSTOptimWrapperConstructor skips the frozen towers (one log line instead
+# of MMEngine's warning per frozen tensor). No weight decay on 1-D tensors (biases, LayerNorm) and on the DiST
 # tokens/embeddings/queries, which are >1-D, matched by name below.
 optim_wrapper = dict(
     type='OptimWrapper',
+    constructor='DiSTOptimWrapperConstructor',
     optimizer=dict(
         type='AdamW',
         lr=base_lr,
