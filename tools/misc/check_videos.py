@@ -16,7 +16,7 @@ annotation list without their lines.
 import argparse
 import os.path as osp
 import sys
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))  # the repository root, for a source checkout
@@ -55,10 +55,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _check(path: str) -> Tuple[str, Optional[str]]:
-    return path, probe_video(path)
-
-
 def check_videos(paths: List[str], num_workers: int = 1) -> List[tuple]:
     """Decode every file, showing a progress bar.
 
@@ -73,13 +69,15 @@ def check_videos(paths: List[str], num_workers: int = 1) -> List[tuple]:
     from mmengine.utils import track_parallel_progress, track_progress
     if not paths:
         return []
+    # probe_video lives in an importable module, so worker processes can
+    # unpickle it
     if num_workers > 1:
-        results = track_parallel_progress(
-            _check, paths, nproc=num_workers, keep_order=True,
+        reasons = track_parallel_progress(
+            probe_video, paths, nproc=num_workers, keep_order=True,
             file=sys.stderr)
     else:
-        results = track_progress(_check, paths, file=sys.stderr)
-    return [(p, r) for p, r in results if r is not None]
+        reasons = track_progress(probe_video, paths, file=sys.stderr)
+    return [(p, r) for p, r in zip(paths, reasons) if r is not None]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
