@@ -83,13 +83,13 @@ def b16_model_cfg(num_frames: int = 16,
         backbone=dict(
             type='DiST',
             spatial_encoder=dict(type='DiSTCLIPVisual', arch=arch),
-            num_frames=num_frames,
+            num_frames=16,
             alpha=2,
-            num_ada_layers=num_ada_layers),
+            num_ada_layers=4),
         cls_head=dict(
             type='DiSTTextHead',
             num_classes=400,
-            in_channels=embed,
+            in_channels=512,
             class_names=[f'class {i}' for i in range(400)],
             text_encoder=dict(type='DiSTCLIPText', arch=arch)),
         data_preprocessor=dict(
@@ -329,33 +329,48 @@ def _discarded_embedding_gmacs(ts: int, grid: int, width: int,
     return ts * grid * grid * width * 3 * patch * patch / 1e9
 
 
-@pytest.mark.parametrize(
-    'num_frames, ada_layers, arch, official_gmacs, trainable',
-    [
-        (16, 4, 'ViT-B/16', 163.8, 26_105_184),  # K400 B/16 8+16
-        (32, 4, 'ViT-B/16', 327.7, 26_154_336),  # K400 B/16 16+32
-        (64, 4, 'ViT-B/16', 655.3, 26_252_640),  # K400 B/16 32+64
-        (16, 2, 'ViT-B/16', 162.9, 19_001_184),  # SSv2 B/16 8+16
-        (64, 4, 'ViT-L/14', 2833, 39_867_744),  # K400 L/14 32+64, patch 14
-    ])
-def test_full_size_matches_official_counts(num_frames, ada_layers, arch,
-                                           official_gmacs, trainable):
-    cfg = Config(dict(model=b16_model_cfg(num_frames, ada_layers, arch)))
+# config, official GMACs per view, official trainable parameters, T_s, arch
+LEADERBOARD = [
+    ('dist_vitb_k400.py', 163.8, 26_105_184, 8, 'B/16'),
+    ('dist_vitb_f16_k400.py', 327.7, 26_154_336, 16, 'B/16'),
+    ('dist_vitb_f32_k400.py', 655.3, 26_252_640, 32, 'B/16'),
+    ('dist_vitb_sthv2.py', 162.9, 19_001_184, 8, 'B/16'),
+    ('dist_vitb_f16_sthv2.py', 325.7, 19_044_192, 16, 'B/16'),
+    ('dist_vitb_f32_sthv2.py', 651.5, 19_130_208, 32, 'B/16'),
+    ('dist_vitl_f32_k400.py', 2833, 39_867_744, 32, 'L/14'),  # patch-14 stem
+    ('dist_vitl_f32_sthv2.py', 2828, 32_745_312, 32, 'L/14'),
+]
+
+
+@pytest.mark.parametrize('config, official_gmacs, trainable, ts, arch',
+                         LEADERBOARD)
+def test_leaderboard_configs_match_official_counts(config, official_gmacs,
+                                                   trainable, ts, arch):
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))
     result = get_flops.analyse(cfg)
-    ts = num_frames // 2
-    if arch == 'ViT-B/16':
+    if arch == 'B/16':
         discarded = _discarded_embedding_gmacs(ts, 14, 768, 16)
     else:
         discarded = _discarded_embedding_gmacs(ts, 16, 1024, 14)
     gmacs = result['macs_per_view']['total'] / 1e9
     assert abs(gmacs - (official_gmacs - discarded)) <= 1.0
     assert result['patch_embedded_frames'] == ts
+    assert result['input_shape'] == [1, 3, 2 * ts, 224, 224]
     # the official model has 36,960 parameters that are never used
     assert result['params']['trainable'] == trainable - 36_960
 
 
+def test_full_size_dict_config_without_config_files():
+    # ViT-B/16 8+16 K400 from a config built here (independent of configs/)
+    result = get_flops.analyse(Config(dict(model=b16_model_cfg())))
+    discarded = _discarded_embedding_gmacs(8, 14, 768, 16)
+    assert abs(result['macs_per_view']['total'] / 1e9 -
+               (163.8 - discarded)) <= 1.0
+    assert result['params']['trainable'] == 26_105_184 - 36_960
+
+
 def test_b16_k400_tower_and_side_network_match_official():
-    cfg = Config(dict(model=b16_model_cfg()))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'dist_vitb_k400.py'))
     cfg.model.backbone.subsample_before_embedding = False
     g = get_flops.analyse(cfg)['macs_per_view']
     # official: CLIP 141.4 (16 frames embedded), DiST 22.4 GMACs

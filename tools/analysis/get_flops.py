@@ -16,6 +16,7 @@ Examples::
         --shape 1 3 8 32 32 --json
 """
 import argparse
+import copy
 import json
 import os.path as osp
 import sys
@@ -31,9 +32,9 @@ from mmengine.registry import init_default_scope  # noqa: E402
 
 import projects.dist  # noqa: E402,F401  -- compat fixes + registration
 from mmaction.registry import MODELS  # noqa: E402
-from projects.dist.utils.flops import (
-    count_model_macs,  # noqa: E402
-    count_parameters)
+from projects.dist.utils.flops import (  # noqa: E402
+    count_model_macs, count_parameters)
+from projects.dist.utils.model_inputs import default_clip_shape  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -90,14 +91,7 @@ def resolve_shape(shape: Optional[Sequence[int]],
         tuple[int, ...]: (N, C, T, H, W).
     """
     if shape is None:
-        tower = getattr(backbone, 'spatial_encoder', None)
-        arch = getattr(tower, 'arch', None)
-        num_frames = getattr(backbone, 'num_frames', None)
-        if arch is None or num_frames is None:
-            raise ValueError(
-                f'cannot derive the input shape of {type(backbone).__name__}'
-                '; pass --shape T H W')
-        return (1, 3, num_frames, arch['image_size'], arch['image_size'])
+        return (1, ) + default_clip_shape(backbone)
     shape = tuple(int(s) for s in shape)
     if len(shape) == 3:
         shape = (1, 3) + shape
@@ -154,8 +148,14 @@ def analyse(cfg: Config,
     if device not in ('meta', 'cpu'):
         raise ValueError(f"device must be 'meta' or 'cpu', got {device!r}")
     init_default_scope(cfg.get('default_scope', 'mmaction'))
+    model_cfg = copy.deepcopy(cfg.model)
+    preprocessor = model_cfg.get('data_preprocessor', None)
+    if isinstance(preprocessor, dict):
+        # Mixup/CutMix only mix training inputs (no MACs) and their Beta
+        # distributions cannot be built on the meta device
+        preprocessor.pop('blending', None)
     with torch.device(device):
-        model = MODELS.build(cfg.model)
+        model = MODELS.build(model_cfg)
     model.eval()
     full_shape = resolve_shape(shape, model.backbone)
     inputs = torch.zeros(full_shape, device=device)
