@@ -1,0 +1,292 @@
+"""A ``CheckpointHook`` whose "latest" checkpoint is never a truncated file.
+
+Why MMEngine 0.10.7's ``CheckpointHook`` is not enough (local disk):
+
+* ``LocalBackend.put`` opens the final file name (``epoch_N.pth``) and writes
+  into it; a process killed mid-write (OOM killer, preemption, disk full)
+  leaves a truncated file under the real name.
+* With ``max_keep_ckpts``, the oldest checkpoint is deleted BEFORE the new
+  one is written: a kill during the write leaves ``last_checkpoint`` naming
+  a deleted file, and ``--resume`` fails.
+* With ``save_best``, after a new best checkpoint the hook writes
+  ``epoch_N.pth`` AGAIN, in place, while ``last_checkpoint`` already names
+  it: a kill during that write leaves exactly the file ``--resume`` picks
+  truncated.
+* ``last_checkpoint`` itself is rewritten in place (truncate, then write).
+
+:class:`DiSTSafeCheckpointHook` writes every checkpoint to a temporary file
+in the same folder, fsyncs it and renames it over the final name
+(``os.replace`` is atomic on POSIX and Windows), writes ``last_checkpoint``
+the same way, and deletes outdated checkpoints only after both are in
+place. Before a run it also repairs a ``last_checkpoint`` that names a
+missing or truncated file (e.g. left by the stock hook), pointing it at the
+newest complete checkpoint.
+"""
+import logging
+import os
+import os.path as osp
+import re
+import zipfile
+from pathlib import Path
+from typing import List, Union
+
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend, get_file_backend, register_backend
+from mmengine.hooks import CheckpointHook
+from mmengine.logging import print_log
+
+from mmaction.registry import HOOKS
+
+#: Name under which :class:`AtomicLocalBackend` is registered in MMEngine's
+#: file-backend registry.
+ATOMIC_BACKEND = 'dist_atomic_local'
+
+_TMP_MARK = '.dist_tmp.'
+
+
+def atomic_write(data: Union[bytes, str], filepath: str) -> None:
+    """Write ``data`` to ``filepath`` so that the file is never partial.
+
+    The bytes go to ``<filepath>.dist_tmp.<pid>`` in the same folder, are
+    flushed and fsynced, and the temporary file is renamed over
+    ``filepath``; the folder is fsynced afterwards so the rename survives
+    a power loss. A process killed at any point leaves either the old file
+    or the new one (plus, at worst, a stale temporary file).
+
+    Args:
+        data (bytes | str): Content; ``str`` is written as UTF-8.
+        filepath (str): Destination.
+    """
+    filepath = str(filepath)
+    folder = osp.dirname(osp.abspath(filepath))
+    os.makedirs(folder, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode('utf-8')
+    tmp = f'{filepath}{_TMP_MARK}{os.getpid()}'
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filepath)
+    except Exception:
+        # an ordinary error (e.g. disk full): leave no stray file. A killed
+        # process cannot get here; its temporary file is removed by the
+        # next run's DiSTSafeCheckpointHook.before_run.
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    if hasattr(os, 'O_DIRECTORY'):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class AtomicLocalBackend(LocalBackend):
+    """MMEngine ``LocalBackend`` whose ``put``/``put_text`` are atomic.
+
+    Registered as ``'dist_atomic_local'``; select it with
+    ``backend_args=dict(backend='dist_atomic_local')``.
+    """
+
+    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        """Write bytes atomically, see :func:`atomic_write`."""
+        atomic_write(obj, str(filepath))
+
+    def put_text(self,
+                 obj: str,
+                 filepath: Union[str, Path],
+                 encoding: str = 'utf-8') -> None:
+        """Write text atomically, see :func:`atomic_write`."""
+        atomic_write(obj.encode(encoding), str(filepath))
+
+
+register_backend(ATOMIC_BACKEND, AtomicLocalBackend)
+
+
+def is_complete_checkpoint(path: str) -> bool:
+    """Cheaply tell whether ``path`` is a complete ``torch.save`` file.
+
+    ``torch.save`` writes a zip archive whose directory sits at the END of
+    the file, so a truncated file has no readable zip directory. This reads
+    only that directory, not the tensors.
+
+    Args:
+        path (str): Checkpoint file.
+
+    Returns:
+        bool: True if the file exists and its zip directory is intact and
+        lists a pickled object.
+    """
+    if not osp.isfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+    return any(n.endswith('data.pkl') for n in names)
+
+
+@HOOKS.register_module()
+class DiSTSafeCheckpointHook(CheckpointHook):
+    """``CheckpointHook`` that never leaves a truncated latest checkpoint.
+
+    A drop-in replacement (same arguments) for MMEngine's ``CheckpointHook``:
+    ``default_hooks = dict(checkpoint=dict(type='DiSTSafeCheckpointHook',
+    interval=1, max_keep_ckpts=3, save_best='auto'))``. On local disk it
+
+    * writes each checkpoint (regular and best) to a temporary file and
+      renames it into place after an fsync (:class:`AtomicLocalBackend`);
+    * writes ``last_checkpoint`` the same way, after the checkpoint;
+    * deletes checkpoints beyond ``max_keep_ckpts`` only after that;
+    * before the run (rank 0), removes stale temporary files and, if
+      ``last_checkpoint`` names a missing or truncated file, points it at
+      the newest complete ``filename_tmpl`` checkpoint (warning), so that
+      ``--resume`` (auto) picks a loadable file.
+
+    As in MMEngine, the previous best checkpoint is removed before the new
+    best one is written; best checkpoints are never resumed from.
+
+    Other storage backends (``backend_args`` naming e.g. petrel) are used
+    unchanged: object stores already make each upload atomic.
+
+    Args:
+        **kwargs: Arguments of :class:`mmengine.hooks.CheckpointHook`.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._atomic = False
+
+    # --------------------------------------------------------------- set-up
+    def _enable_atomic(self, out_dir: str) -> bool:
+        """Switch to the atomic backend if ``out_dir`` is on local disk."""
+        if self.file_client_args is not None:
+            return False
+        backend = get_file_backend(out_dir, backend_args=self.backend_args)
+        if not isinstance(backend, LocalBackend):
+            return False
+        args = dict(self.backend_args or {})
+        args['backend'] = ATOMIC_BACKEND
+        self.backend_args = args
+        return True
+
+    def before_run(self, runner) -> None:
+        """Repair ``last_checkpoint`` before ``--resume`` reads it."""
+        super().before_run(runner)
+        if not is_main_process():
+            return
+        pointer = osp.join(runner.work_dir, 'last_checkpoint')
+        if not osp.isfile(pointer):
+            return
+        with open(pointer, encoding='utf-8') as f:
+            latest = f.read().strip()
+        folder = osp.dirname(latest) if latest else runner.work_dir
+        if not osp.isdir(folder) or not isinstance(
+                get_file_backend(folder, backend_args=self.backend_args),
+                LocalBackend):
+            return
+        self._remove_stale_temporaries(folder)
+        if latest and is_complete_checkpoint(latest):
+            return
+        candidates = self._complete_checkpoints(folder)
+        if not candidates:
+            print_log(
+                f'last_checkpoint names {latest!r}, which is missing or '
+                f'truncated, and {folder} holds no complete checkpoint',
+                logger='current',
+                level=logging.WARNING)
+            return
+        atomic_write(candidates[0], pointer)
+        print_log(
+            f'last_checkpoint named {latest!r}, which is missing or '
+            f'truncated (an interrupted save?); it now names the newest '
+            f'complete checkpoint {candidates[0]!r}',
+            logger='current',
+            level=logging.WARNING)
+
+    def before_train(self, runner) -> None:
+        """Resolve the output folder and select the atomic backend."""
+        super().before_train(runner)
+        if self._enable_atomic(self.out_dir):
+            self._atomic = True
+            self.file_backend = get_file_backend(
+                self.out_dir, backend_args=self.backend_args)
+
+    # --------------------------------------------------------------- saving
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        """Save atomically, then update the pointer, then prune."""
+        if not self._atomic:
+            super()._save_checkpoint_with_step(runner, step, meta)
+            return
+        outdated: List[int] = []
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
+                                            self.keep_ckpt_ids[-1] == step):
+            while len(self.keep_ckpt_ids) >= self.max_keep_ckpts:
+                outdated.append(self.keep_ckpt_ids.popleft())
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids',
+                                           list(self.keep_ckpt_ids))
+
+        ckpt_filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir,
+                                                     ckpt_filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+
+        runner.save_checkpoint(
+            self.out_dir,
+            ckpt_filename,
+            self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
+            **self.args)
+
+        if not is_main_process():
+            return
+        atomic_write(self.last_ckpt, osp.join(runner.work_dir,
+                                              'last_checkpoint'))
+        for old in outdated:
+            path = self.file_backend.join_path(self.out_dir,
+                                               self.filename_tmpl.format(old))
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):
+                self.file_backend.rmtree(path)
+
+    # --------------------------------------------------------------- helpers
+    def _complete_checkpoints(self, folder: str) -> List[str]:
+        """Complete ``filename_tmpl`` checkpoints in ``folder``, newest first.
+
+        Args:
+            folder (str): Where to look.
+
+        Returns:
+            list[str]: Paths, by decreasing step.
+        """
+        head, _, tail = self.filename_tmpl.partition('{}')
+        pattern = re.compile(re.escape(head) + r'(\d+)' + re.escape(tail) +
+                             r'\Z')
+        found = []
+        for name in os.listdir(folder):
+            match = pattern.match(name)
+            if match:
+                found.append((int(match.group(1)), osp.join(folder, name)))
+        return [
+            path for _, path in sorted(found, reverse=True)
+            if is_complete_checkpoint(path)
+        ]
+
+    @staticmethod
+    def _remove_stale_temporaries(folder: str) -> None:
+        for name in os.listdir(folder):
+            if _TMP_MARK in name:
+                os.remove(osp.join(folder, name))
+                print_log(
+                    f'removed {name}, left by an interrupted checkpoint '
+                    'save', logger='current')

@@ -1,0 +1,274 @@
+"""A kill during a checkpoint save never leaves a truncated "latest"
+checkpoint for ``--resume`` with DiSTSafeCheckpointHook.
+
+The kill is simulated by making the write of one checkpoint file store half
+of its bytes and then raise a ``BaseException`` (nothing in MMEngine catches
+it, and ``atomic_write``'s clean-up only handles ordinary errors), which is
+what a SIGKILL/OOM/preemption in the middle of ``f.write`` leaves on disk.
+The same scenarios are run with MMEngine's stock ``CheckpointHook`` to show
+that they do corrupt its resume (so the simulation is not a no-op).
+
+Resume needs ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``: torch >= 2.6 loads with
+``weights_only=True`` by default, which cannot unpickle a full MMEngine
+checkpoint (message hub, optimizer/scheduler states); tools/train.py sets it
+for the same reason.
+"""
+import builtins
+import itertools
+import os
+import os.path as osp
+import re
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.evaluator import BaseMetric
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+
+from projects.dist.engine.hooks.safe_checkpoint_hook import (
+    DiSTSafeCheckpointHook, atomic_write, is_complete_checkpoint)
+
+_names = itertools.count()
+
+
+class SimulatedKill(BaseException):
+    """Stands for the process being killed (not an ordinary Exception)."""
+
+
+class ToyModel(BaseModel):
+    """Linear regression, enough to have weights, optimizer and LR state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 1)
+
+    def forward(self, inputs, targets, mode: str = 'tensor'):
+        """Return the MSE loss, or the predictions (N, 1)."""
+        out = self.fc(torch.stack(inputs))
+        if mode == 'loss':
+            return dict(loss=((out - torch.stack(targets))**2).mean())
+        return list(out)
+
+
+class RisingMetric(BaseMetric):
+    """A score that improves at every validation (forces a new best)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def process(self, data_batch, data_samples) -> None:
+        """Record one dummy result per batch."""
+        self.results.append(0)
+
+    def compute_metrics(self, results) -> dict:
+        """Return an increasing score."""
+        self.count += 1
+        return dict(score=float(self.count))
+
+
+def toy_data(n: int = 8) -> list:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 3, generator=gen)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    return [dict(inputs=a, targets=b) for a, b in zip(x, y)]
+
+
+def make_runner(work_dir: str, hook: str, resume: bool = False,
+                max_epochs: int = 3, **hook_args) -> Runner:
+    """A tiny Runner with validation, an LR schedule and ``hook``."""
+    loader = dict(batch_size=2, num_workers=0, dataset=toy_data())
+    torch.manual_seed(0)
+    return Runner(
+        model=ToyModel(),
+        work_dir=work_dir,
+        experiment_name=f'safe_ckpt_{next(_names)}',
+        train_dataloader=dict(
+            sampler=dict(type='DefaultSampler', shuffle=True), **loader),
+        val_dataloader=dict(
+            sampler=dict(type='DefaultSampler', shuffle=False), **loader),
+        val_evaluator=[RisingMetric()],
+        val_cfg=dict(),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs, val_interval=1),
+        optim_wrapper=dict(
+            optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
+        param_scheduler=dict(type='MultiStepLR', milestones=[2], by_epoch=True),
+        default_hooks=dict(
+            checkpoint=dict(type=hook, interval=1, **hook_args),
+            logger=dict(type='LoggerHook', interval=100)),
+        randomness=dict(seed=0),
+        default_scope='mmaction',
+        resume=resume,
+        log_level='WARNING')
+
+
+def kill_on_write(monkeypatch, name: str, nth: int) -> list:
+    """Make the ``nth`` opening for writing of the file ``name`` (or of a
+    temporary file for it) write half of the data, then 'kill' the process.
+    """
+    pattern = re.compile(re.escape(name) + r'(\.dist_tmp\.\d+)?')
+    real_open = builtins.open
+    seen = []
+
+    class HalfWriter:
+
+        def __init__(self, f):
+            self._f = f
+
+        def write(self, data):
+            self._f.write(data[:len(data) // 2])
+            self._f.flush()
+            raise SimulatedKill(seen[-1])
+
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._f.close()
+
+    def fake_open(file, mode='r', *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        if isinstance(file, str) and pattern.fullmatch(
+                osp.basename(file)) and (
+                'w' in mode or 'x' in mode):
+            seen.append(file)
+            if len(seen) == nth:
+                return HalfWriter(f)
+        return f
+
+    monkeypatch.setattr(builtins, 'open', fake_open)
+    return seen
+
+
+def final_weights(runner: Runner) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in runner.model.parameters()])
+
+
+# scenario -> (hook arguments, which write of epoch_2.pth is killed)
+SCENARIOS = {
+    # the stock hook deletes epoch_1.pth before writing epoch_2.pth
+    'max_keep_ckpts=1': (dict(max_keep_ckpts=1), 1),
+    # after a new best, the stock hook rewrites epoch_2.pth in place while
+    # last_checkpoint already names it
+    'save_best re-save': (dict(save_best='score', rule='greater'), 2),
+}
+
+# what resuming then does with MMEngine's CheckpointHook
+STOCK_FAILURES = {
+    'max_keep_ckpts=1': (FileNotFoundError, 'epoch_1.pth can not be found'),
+    'save_best re-save': (RuntimeError, 'failed finding central directory'),
+}
+
+
+@pytest.mark.parametrize('scenario', list(SCENARIOS))
+def test_kill_during_save_resumes_from_last_complete_checkpoint(
+        tmp_path, monkeypatch, scenario):
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    hook_args, nth = SCENARIOS[scenario]
+    reference = make_runner(
+        str(tmp_path / 'uninterrupted'), 'DiSTSafeCheckpointHook',
+        **hook_args)
+    reference.train()
+
+    work = str(tmp_path / 'killed')
+    with monkeypatch.context() as patch:
+        killed = kill_on_write(patch, 'epoch_2.pth', nth)
+        with pytest.raises(SimulatedKill):
+            make_runner(work, 'DiSTSafeCheckpointHook', **hook_args).train()
+    assert len(killed) == nth
+    with open(osp.join(work, 'last_checkpoint')) as f:
+        latest = f.read().strip()
+    assert is_complete_checkpoint(latest)
+    assert any('.dist_tmp.' in n for n in os.listdir(work))  # kill leftover
+
+    resumed = make_runner(
+        work, 'DiSTSafeCheckpointHook', resume=True, **hook_args)
+    resumed.train()
+    assert not any('.dist_tmp.' in n for n in os.listdir(work))
+    assert resumed.epoch == 3
+    assert torch.equal(final_weights(resumed), final_weights(reference))
+
+
+@pytest.mark.parametrize('scenario', list(SCENARIOS))
+def test_same_kill_breaks_resume_with_stock_hook(tmp_path, monkeypatch,
+                                                 scenario):
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    hook_args, nth = SCENARIOS[scenario]
+    error, match = STOCK_FAILURES[scenario]
+    work = str(tmp_path / 'killed')
+    with monkeypatch.context() as patch:
+        kill_on_write(patch, 'epoch_2.pth', nth)
+        with pytest.raises(SimulatedKill):
+            make_runner(work, 'CheckpointHook', **hook_args).train()
+    with open(osp.join(work, 'last_checkpoint')) as f:
+        assert not is_complete_checkpoint(f.read().strip())
+    with pytest.raises(error, match=match):
+        make_runner(work, 'CheckpointHook', resume=True, **hook_args).train()
+
+
+def test_safe_hook_repairs_a_pointer_to_a_truncated_checkpoint(
+        tmp_path, monkeypatch):
+    """A work dir left by the stock hook: last_checkpoint names a truncated
+    epoch_2.pth; the safe hook falls back to the complete epoch_1.pth."""
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    work = str(tmp_path / 'work')
+    make_runner(work, 'CheckpointHook', max_epochs=2).train()
+    path = osp.join(work, 'epoch_2.pth')
+    with open(path, 'rb') as f:
+        data = f.read()
+    with open(path, 'wb') as f:
+        f.write(data[:len(data) // 3])
+    resumed = make_runner(
+        work, 'DiSTSafeCheckpointHook', resume=True, max_epochs=2)
+    resumed.train()  # resumes at epoch 1 and trains epoch 2 again
+    assert resumed.epoch == 2
+    assert is_complete_checkpoint(path)
+
+
+def test_atomic_write_keeps_the_old_file_when_killed(tmp_path, monkeypatch):
+    target = str(tmp_path / 'epoch_1.pth')
+    torch.save(dict(w=torch.ones(3)), target)
+    with open(target, 'rb') as f:
+        before = f.read()
+    with monkeypatch.context() as patch:
+        kill_on_write(patch, 'epoch_1.pth', 1)
+        with pytest.raises(SimulatedKill):
+            atomic_write(b'x' * 1000, target)
+    with open(target, 'rb') as f:
+        assert f.read() == before
+    assert is_complete_checkpoint(target)
+    # an ordinary error (e.g. disk full) leaves no temporary file
+    with monkeypatch.context() as patch:
+        patch.setattr(os, 'fsync', lambda fd: (_ for _ in ()).throw(
+            OSError(28, 'No space left on device')))
+        with pytest.raises(OSError, match='No space left'):
+            atomic_write(b'y' * 10, str(tmp_path / 'other.pth'))
+    assert sorted(os.listdir(tmp_path)) == [
+        'epoch_1.pth', f'epoch_1.pth.dist_tmp.{os.getpid()}'
+    ]
+
+
+def test_is_complete_checkpoint(tmp_path):
+    path = str(tmp_path / 'c.pth')
+    torch.save(dict(state_dict=dict(w=torch.zeros(4))), path)
+    assert is_complete_checkpoint(path)
+    with open(path, 'rb') as f:
+        data = f.read()
+    with open(path, 'wb') as f:
+        f.write(data[:-10])
+    assert not is_complete_checkpoint(path)
+    assert not is_complete_checkpoint(str(tmp_path / 'missing.pth'))
+
+
+def test_is_a_drop_in_checkpoint_hook():
+    from mmengine.hooks import CheckpointHook
+
+    from mmaction.registry import HOOKS
+    hook = HOOKS.build(
+        dict(type='DiSTSafeCheckpointHook', interval=2, max_keep_ckpts=3))
+    assert isinstance(hook, (CheckpointHook, DiSTSafeCheckpointHook))
+    assert hook.interval == 2 and hook.max_keep_ckpts == 3
