@@ -103,8 +103,7 @@ class DiSTCLIPVisual(BaseModule):
     def init_weights(self) -> None:
         """Load ``pretrained`` CLIP weights (strictly) into the tower."""
         if self.pretrained is None:
-            super().init_weights()
-            return
+            return  # keep the construction-time (open_clip) initialisation
         state = load_clip_state_dict(self.pretrained, self.arch['name'])
         visual, _, _ = split_clip_state_dict(state)
         if not visual:  # a visual-tower-only state dict

@@ -210,21 +210,21 @@ class DiST(BaseModule):
         std = self.init_std
         for name, m in self.named_modules():
             if name.startswith('spatial_encoder'):
-                continue
+                continue  # the frozen tower keeps CLIP's own init/weights
             if isinstance(m, (nn.Linear, nn.Conv3d)):
                 trunc_normal_(m.weight, std=std)
                 nn.init.zeros_(m.bias)
             elif isinstance(m, nn.LayerNorm):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        for name, p in self.named_parameters():
-            if name.endswith(('cls_token', 'positional_embedding',
-                              'spatial_query', 'video_query')):
-                trunc_normal_(p, std=std)
-        for m in self.modules():
-            if hasattr(m, 'in_proj_weight'):
+            elif hasattr(m, 'in_proj_weight'):  # CrossAttention
                 nn.init.xavier_uniform_(m.in_proj_weight)
                 nn.init.zeros_(m.in_proj_bias)
+        for name, p in self.named_parameters():
+            if not name.startswith('spatial_encoder') and name.endswith(
+                    ('cls_token', 'positional_embedding', 'spatial_query',
+                     'video_query')):
+                trunc_normal_(p, std=std)
         self.spatial_encoder.init_weights()
         self._is_init = True
 

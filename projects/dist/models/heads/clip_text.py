@@ -63,8 +63,7 @@ class DiSTCLIPText(BaseModule):
     def init_weights(self) -> None:
         """Load ``pretrained`` CLIP text weights and logit scale strictly."""
         if self.pretrained is None:
-            super().init_weights()
-            return
+            return  # keep the construction-time (open_clip) initialisation
         state = load_clip_state_dict(self.pretrained, self.arch['name'])
         _, text, logit_scale = split_clip_state_dict(state)
         load_tower_strict(self.text, text, 'CLIP text tower',
