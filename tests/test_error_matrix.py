@@ -1,0 +1,231 @@
+"""Every bad input listed in the reliability issue raises ONE clear error.
+
+Each row: how to trigger it, the exact exception type, and two patterns the
+message must contain: the offending value and the expected one. The raised
+exception must not be chained to an unrelated one (no "During handling of
+the above exception, another exception occurred" stacks); a CLI's
+``SystemExit`` is exempt, as Python prints only its message.
+"""
+import copy
+import re
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import load_checkpoint
+
+from mmaction.registry import MODELS
+from projects.dist.datasets.robust_video_dataset import (AnnotationListError,
+                                                         read_annotation_list)
+from projects.dist.models.utils.clip_arch import resolve_clip_arch
+from projects.dist.models.utils.official_converter import (
+    NotOfficialCheckpointError, extract_official_state)
+from projects.dist.models.utils.state_checks import CheckpointMismatchError
+
+REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(osp.sep, 1)[0]
+TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models',
+                      'dist_tiny.py')
+CLASS_NAMES = ['moving left', 'moving right', 'growing', 'shrinking']
+
+
+def model_cfg(**backbone) -> dict:
+    """The tiny recognizer of ``dist_tiny.py`` with backbone overrides.
+
+    ``clip_layers`` sets the CLIP depth of both towers.
+    """
+    cfg = copy.deepcopy(Config.fromfile(TINY_MODEL).model.to_dict())
+    cfg['cls_head'].update(
+        num_classes=len(CLASS_NAMES), class_names=list(CLASS_NAMES))
+    layers = backbone.pop('clip_layers', None)
+    if layers is not None:
+        for tower in (cfg['backbone']['spatial_encoder'],
+                      cfg['cls_head']['text_encoder']):
+            tower['arch'] = dict(tower['arch'], layers=layers)
+    cfg['backbone'].update(backbone)
+    return cfg
+
+
+def build(**backbone) -> torch.nn.Module:
+    """Build the tiny recognizer (seeded)."""
+    torch.manual_seed(0)
+    return MODELS.build(model_cfg(**backbone))
+
+
+def forward(shape: tuple) -> None:
+    """Run the recognizer on one clip of ``shape`` (C, T, H, W)."""
+    model = build()
+    model(torch.zeros((1, 1) + shape), mode='tensor')
+
+
+def load_into_tiny(tmp_path, strict: bool = True, edit=None,
+                   **source) -> None:
+    """Save a checkpoint of a model built with ``source`` overrides (and
+    edited by ``edit``) and load it into the default tiny model."""
+    state = build(**source).state_dict()
+    if edit is not None:
+        edit(state)
+    path = str(tmp_path / 'ckpt.pth')
+    torch.save(dict(state_dict=state, meta=dict()), path)
+    load_checkpoint(build(), path, map_location='cpu', strict=strict)
+
+
+def load_clip_tower(tmp_path, edit) -> None:
+    """Load edited frozen CLIP visual weights through ``pretrained``."""
+    cfg = model_cfg()['backbone']['spatial_encoder']
+    state = MODELS.build(cfg).visual.state_dict()
+    edit(state)
+    path = str(tmp_path / 'clip.pth')
+    torch.save({f'visual.{k}': v for k, v in state.items()}, path)
+    MODELS.build(dict(cfg, pretrained=path)).init_weights()
+
+
+def write(tmp_path, content) -> str:
+    """Write ``content`` (str or bytes) to a file and return its path."""
+    path = tmp_path / 'file.txt'
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return str(path)
+
+
+def head(**overrides) -> None:
+    """Build the text head with overrides."""
+    cfg = model_cfg()['cls_head']
+    cfg.update(overrides)
+    MODELS.build(cfg)
+
+
+def convert_cli(tmp_path) -> None:
+    """Run the converter CLI on a plugin (not official) checkpoint."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'converter',
+        osp.join(REPO_ROOT, 'tools', 'model_converters',
+                 'dist_official_to_mmaction.py'))
+    converter = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(converter)
+    src = str(tmp_path / 'plugin.pth')
+    torch.save(dict(state_dict=build().state_dict()), src)
+    labels = write(tmp_path, '\n'.join(CLASS_NAMES))
+    converter.main([
+        src,
+        str(tmp_path / 'out.pth'), '--config-out',
+        str(tmp_path / 'out.py'), '--class-names', labels
+    ])
+
+
+def drop(key):
+    return lambda state: state.pop(key)
+
+
+def add(key):
+    return lambda state: state.__setitem__(key, torch.zeros(1))
+
+
+# id: (trigger(tmp_path), exception type, offending pattern, expected one)
+CASES = {
+    'clip length != num_frames': (
+        lambda p: forward((3, 6, 32, 32)), ValueError,
+        'clip has 6 frames', 'num_frames=8'),
+    'num_frames not a multiple of alpha': (
+        lambda p: build(num_frames=7, alpha=2), ValueError,
+        r'num_frames \(7\)', r'multiple of alpha \(2\)'),
+    'frame size != CLIP input size': (
+        lambda p: forward((3, 8, 48, 48)), ValueError,
+        r'frame size \(48, 48\)', r'CLIP input size \(32, 32\)'),
+    'frame size not a multiple of the patch': (
+        lambda p: forward((3, 8, 36, 36)), ValueError,
+        r'frame size \(36, 36\)', r'CLIP input size \(32, 32\)'),
+    'arch image size not a multiple of the patch': (
+        lambda p: resolve_clip_arch(
+            dict(embed_dim=8, image_size=36, patch_size=8, width=16,
+                 layers=1)), ValueError,
+        'image_size 36', 'multiple of patch_size 8'),
+    'checkpoint frame count (strict)': (
+        lambda p: load_into_tiny(p, num_frames=16), CheckpointMismatchError,
+        r'trained with 8 spatial frames \(num_frames=16',
+        'configured with num_frames=8'),
+    'checkpoint frame count (non-strict)': (
+        lambda p: load_into_tiny(p, strict=False, num_frames=16),
+        CheckpointMismatchError, r'\(num_frames=16', 'num_frames=8'),
+    'checkpoint ada-pooling layer count': (
+        lambda p: load_into_tiny(p, num_ada_layers=2),
+        CheckpointMismatchError, 'has 2 ada-pooling layers',
+        'configured with 1'),
+    'checkpoint DiST layer count': (
+        lambda p: load_into_tiny(p, selected_layers=[1]),
+        CheckpointMismatchError, 'has 1 DiST layers', 'configured with 2'),
+    'checkpoint CLIP depth': (
+        lambda p: load_into_tiny(p, clip_layers=3, selected_layers=[0, 1]),
+        CheckpointMismatchError, 'has 3 CLIP blocks', 'configured with 2'),
+    'frozen-tower weights: missing key': (
+        lambda p: load_clip_tower(p, drop('ln_post.weight')), KeyError,
+        r"missing keys \(1\) \['ln_post.weight'\]",
+        'do not match the configured architecture'),
+    'frozen-tower weights: unexpected key': (
+        lambda p: load_clip_tower(p, add('extra.weight')), KeyError,
+        r"unexpected keys \(1\) \['extra.weight'\]",
+        'do not match the configured architecture'),
+    'converted checkpoint: missing key': (
+        lambda p: load_into_tiny(p, edit=drop('backbone.temporal_stem.bias')),
+        RuntimeError, 'missing keys in source state_dict: '
+        'backbone.temporal_stem.bias', 'do not match exactly'),
+    'converted checkpoint: unexpected key': (
+        lambda p: load_into_tiny(p, edit=add('backbone.extra')),
+        RuntimeError, 'unexpected key in source state_dict: backbone.extra',
+        'do not match exactly'),
+    'class-name count != num_classes': (
+        lambda p: head(class_names=CLASS_NAMES[:3]), ValueError,
+        '3 class names', 'num_classes=4'),
+    'empty class name': (
+        lambda p: head(class_names=write(p, 'a\n\nb\nc\n')), ValueError,
+        r'empty class name\(s\) at line/index \[1\]',
+        'expected one non-empty name per line'),
+    'duplicate class names': (
+        lambda p: head(class_names=['a', 'b', 'a', 'c']), ValueError,
+        r"duplicate class name\(s\) \['a'\]", 'must be unique'),
+    'missing class-name file': (
+        lambda p: head(class_names=str(p / 'nope.txt')), FileNotFoundError,
+        'nope.txt', 'class-name file not found'),
+    'empty annotation list': (
+        lambda p: read_annotation_list(write(p, '\n\n')),
+        AnnotationListError, r'file.txt.* holds no samples',
+        'expected one "<video path> <label>" line per sample'),
+    'unreadable annotation list': (
+        lambda p: read_annotation_list(write(p, b'\x00\xff\xfe\x81')),
+        AnnotationListError, 'file.txt.* cannot be read as UTF-8',
+        'expected one "<video path> <label>" line'),
+    'missing annotation list': (
+        lambda p: read_annotation_list(str(p / 'none.txt')),
+        FileNotFoundError, 'annotation list not found: .*none.txt',
+        'expected a text file'),
+    'unknown arch': (
+        lambda p: resolve_clip_arch('ViT-X/99'), KeyError,
+        "unknown CLIP arch 'ViT-X/99'", r"expected one of \[.*'ViT-B/16'"),
+    'converter input not official': (
+        lambda p: extract_official_state(
+            dict(state_dict=dict(w=torch.zeros(1)))),
+        NotOfficialCheckpointError, r"found keys like \['w'\]",
+        r"expected tensors named 'backbone.base_encoder.dist_net"),
+    'converter CLI input not official': (
+        convert_cli, SystemExit, r'plugin.pth: not an official DiST',
+        r"expected tensors named 'backbone.base_encoder.dist_net"),
+}
+
+
+@pytest.mark.parametrize('case', list(CASES))
+def test_bad_input_raises_one_clear_error(case, tmp_path):
+    trigger, exc_type, offending, expected = CASES[case]
+    with pytest.raises(BaseException) as info:
+        trigger(tmp_path)
+    err = info.value
+    assert type(err) is exc_type, f'{type(err).__name__}: {err}'
+    msg = str(err)
+    assert re.search(offending, msg), msg
+    assert re.search(expected, msg), msg
+    if exc_type is not SystemExit:  # Python prints only a SystemExit's text
+        assert err.__cause__ is None and (err.__context__ is None
+                                          or err.__suppress_context__), (
+                                              f'chained to {err.__context__!r}')
