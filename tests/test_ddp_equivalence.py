@@ -26,8 +26,7 @@ from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models',
-                      'dist_tiny.py')
+TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
 CLASS_NAMES = ['moving left', 'moving right', 'growing', 'shrinking']
 GLOBAL_BATCH = 4
 STEPS = 2
@@ -61,11 +60,12 @@ def make_batches() -> list:
     batches = []
     for _ in range(STEPS):
         inputs = [
-            torch.randint(0, 256, (1, 3, 8, 32, 32), generator=gen,
-                          dtype=torch.uint8) for _ in range(GLOBAL_BATCH)
+            torch.randint(
+                0, 256, (1, 3, 8, 32, 32), generator=gen, dtype=torch.uint8)
+            for _ in range(GLOBAL_BATCH)
         ]
-        labels = torch.randint(0, len(CLASS_NAMES), (GLOBAL_BATCH, ),
-                               generator=gen)
+        labels = torch.randint(
+            0, len(CLASS_NAMES), (GLOBAL_BATCH, ), generator=gen)
         samples = [ActionDataSample().set_gt_label(int(y)) for y in labels]
         batches.append(dict(inputs=inputs, data_samples=samples))
     return batches
@@ -90,7 +90,9 @@ def _ddp_worker(rank: int, world_size: int, init_file: str,
                 out_file: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group(
-        'gloo', init_method=f'file://{init_file}', rank=rank,
+        'gloo',
+        init_method=f'file://{init_file}',
+        rank=rank,
         world_size=world_size)
     try:
         model = build_model()
@@ -104,9 +106,9 @@ def _ddp_worker(rank: int, world_size: int, init_file: str,
         part = slice(rank * per_rank, (rank + 1) * per_rank)
         for batch in make_batches():
             ddp.train_step(
-                dict(inputs=batch['inputs'][part],
-                     data_samples=batch['data_samples'][part]),
-                optim_wrapper)
+                dict(
+                    inputs=batch['inputs'][part],
+                    data_samples=batch['data_samples'][part]), optim_wrapper)
         if rank == 0:
             torch.save(trainable_state(model), out_file)
     finally:

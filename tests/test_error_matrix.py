@@ -24,8 +24,7 @@ from projects.dist.models.utils.official_converter import (
 from projects.dist.models.utils.state_checks import CheckpointMismatchError
 
 REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(osp.sep, 1)[0]
-TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models',
-                      'dist_tiny.py')
+TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
 CLASS_NAMES = ['moving left', 'moving right', 'growing', 'shrinking']
 
 
@@ -58,8 +57,7 @@ def forward(shape: tuple) -> None:
     model(torch.zeros((1, 1) + shape), mode='tensor')
 
 
-def load_into_tiny(tmp_path, strict: bool = True, edit=None,
-                   **source) -> None:
+def load_into_tiny(tmp_path, strict: bool = True, edit=None, **source) -> None:
     """Save a checkpoint of a model built with ``source`` overrides (and
     edited by ``edit``) and load it into the default tiny model."""
     state = build(**source).state_dict()
@@ -126,92 +124,87 @@ def add(key):
 
 # id: (trigger(tmp_path), exception type, offending pattern, expected one)
 CASES = {
-    'clip length != num_frames': (
-        lambda p: forward((3, 6, 32, 32)), ValueError,
-        'clip has 6 frames', 'num_frames=8'),
-    'num_frames not a multiple of alpha': (
-        lambda p: build(num_frames=7, alpha=2), ValueError,
-        r'num_frames \(7\)', r'multiple of alpha \(2\)'),
-    'frame size != CLIP input size': (
-        lambda p: forward((3, 8, 48, 48)), ValueError,
-        r'frame size \(48, 48\)', r'CLIP input size \(32, 32\)'),
-    'frame size not a multiple of the patch': (
-        lambda p: forward((3, 8, 36, 36)), ValueError,
-        r'frame size \(36, 36\)', r'CLIP input size \(32, 32\)'),
-    'arch image size not a multiple of the patch': (
-        lambda p: resolve_clip_arch(
-            dict(embed_dim=8, image_size=36, patch_size=8, width=16,
-                 layers=1)), ValueError,
-        'image_size 36', 'multiple of patch_size 8'),
-    'checkpoint frame count (strict)': (
-        lambda p: load_into_tiny(p, num_frames=16), CheckpointMismatchError,
-        r'trained with 8 spatial frames \(num_frames=16',
-        'configured with num_frames=8'),
-    'checkpoint frame count (non-strict)': (
-        lambda p: load_into_tiny(p, strict=False, num_frames=16),
-        CheckpointMismatchError, r'\(num_frames=16', 'num_frames=8'),
-    'checkpoint ada-pooling layer count': (
-        lambda p: load_into_tiny(p, num_ada_layers=2),
-        CheckpointMismatchError, 'has 2 ada-pooling layers',
-        'configured with 1'),
-    'checkpoint DiST layer count': (
-        lambda p: load_into_tiny(p, selected_layers=[1]),
-        CheckpointMismatchError, 'has 1 DiST layers', 'configured with 2'),
-    'checkpoint CLIP depth': (
-        lambda p: load_into_tiny(p, clip_layers=3, selected_layers=[0, 1]),
-        CheckpointMismatchError, 'has 3 CLIP blocks', 'configured with 2'),
-    'frozen-tower weights: missing key': (
-        lambda p: load_clip_tower(p, drop('ln_post.weight')), KeyError,
-        r"missing keys \(1\) \['ln_post.weight'\]",
-        'do not match the configured architecture'),
-    'frozen-tower weights: unexpected key': (
-        lambda p: load_clip_tower(p, add('extra.weight')), KeyError,
-        r"unexpected keys \(1\) \['extra.weight'\]",
-        'do not match the configured architecture'),
-    'converted checkpoint: missing key': (
-        lambda p: load_into_tiny(p, edit=drop('backbone.temporal_stem.bias')),
-        RuntimeError, 'missing keys in source state_dict: '
-        'backbone.temporal_stem.bias', 'do not match exactly'),
-    'converted checkpoint: unexpected key': (
-        lambda p: load_into_tiny(p, edit=add('backbone.extra')),
-        RuntimeError, 'unexpected key in source state_dict: backbone.extra',
-        'do not match exactly'),
-    'class-name count != num_classes': (
-        lambda p: head(class_names=CLASS_NAMES[:3]), ValueError,
-        '3 class names', 'num_classes=4'),
-    'empty class name': (
-        lambda p: head(class_names=write(p, 'a\n\nb\nc\n')), ValueError,
-        r'empty class name\(s\) at line/index \[1\]',
-        'expected one non-empty name per line'),
-    'duplicate class names': (
-        lambda p: head(class_names=['a', 'b', 'a', 'c']), ValueError,
-        r"duplicate class name\(s\) \['a'\]", 'must be unique'),
-    'missing class-name file': (
-        lambda p: head(class_names=str(p / 'nope.txt')), FileNotFoundError,
-        'nope.txt', 'class-name file not found'),
-    'empty annotation list': (
-        lambda p: read_annotation_list(write(p, '\n\n')),
-        AnnotationListError, r'file.txt.* holds no samples',
-        'expected one "<video path> <label>" line per sample'),
-    'unreadable annotation list': (
-        lambda p: read_annotation_list(write(p, b'\x00\xff\xfe\x81')),
-        AnnotationListError, 'file.txt.* cannot be read as UTF-8',
-        'expected one "<video path> <label>" line'),
-    'missing annotation list': (
-        lambda p: read_annotation_list(str(p / 'none.txt')),
-        FileNotFoundError, 'annotation list not found: .*none.txt',
-        'expected a text file'),
-    'unknown arch': (
-        lambda p: resolve_clip_arch('ViT-X/99'), KeyError,
-        "unknown CLIP arch 'ViT-X/99'", r"expected one of \[.*'ViT-B/16'"),
-    'converter input not official': (
-        lambda p: extract_official_state(
-            dict(state_dict=dict(w=torch.zeros(1)))),
-        NotOfficialCheckpointError, r"found keys like \['w'\]",
-        r"expected tensors named 'backbone.base_encoder.dist_net"),
-    'converter CLI input not official': (
-        convert_cli, SystemExit, r'plugin.pth: not an official DiST',
-        r"expected tensors named 'backbone.base_encoder.dist_net"),
+    'clip length != num_frames': (lambda p: forward(
+        (3, 6, 32, 32)), ValueError, 'clip has 6 frames', 'num_frames=8'),
+    'num_frames not a multiple of alpha':
+    (lambda p: build(num_frames=7, alpha=2), ValueError, r'num_frames \(7\)',
+     r'multiple of alpha \(2\)'),
+    'frame size != CLIP input size': (lambda p: forward(
+        (3, 8, 48, 48)), ValueError, r'frame size \(48, 48\)',
+                                      r'CLIP input size \(32, 32\)'),
+    'frame size not a multiple of the patch': (lambda p: forward(
+        (3, 8, 36, 36)), ValueError, r'frame size \(36, 36\)',
+                                               r'CLIP input size \(32, 32\)'),
+    'arch image size not a multiple of the patch':
+    (lambda p: resolve_clip_arch(
+        dict(embed_dim=8, image_size=36, patch_size=8, width=16, layers=1)),
+     ValueError, 'image_size 36', 'multiple of patch_size 8'),
+    'checkpoint frame count (strict)':
+    (lambda p: load_into_tiny(p, num_frames=16), CheckpointMismatchError,
+     r'trained with 8 spatial frames \(num_frames=16',
+     'configured with num_frames=8'),
+    'checkpoint frame count (non-strict)':
+    (lambda p: load_into_tiny(p, strict=False, num_frames=16),
+     CheckpointMismatchError, r'\(num_frames=16', 'num_frames=8'),
+    'checkpoint ada-pooling layer count':
+    (lambda p: load_into_tiny(p, num_ada_layers=2), CheckpointMismatchError,
+     'has 2 ada-pooling layers', 'configured with 1'),
+    'checkpoint DiST layer count':
+    (lambda p: load_into_tiny(p, selected_layers=[1]), CheckpointMismatchError,
+     'has 1 DiST layers', 'configured with 2'),
+    'checkpoint CLIP depth':
+    (lambda p: load_into_tiny(p, clip_layers=3, selected_layers=[0, 1]),
+     CheckpointMismatchError, 'has 3 CLIP blocks', 'configured with 2'),
+    'frozen-tower weights: missing key':
+    (lambda p: load_clip_tower(p, drop('ln_post.weight')), KeyError,
+     r"missing keys \(1\) \['ln_post.weight'\]",
+     'do not match the configured architecture'),
+    'frozen-tower weights: unexpected key':
+    (lambda p: load_clip_tower(p, add('extra.weight')), KeyError,
+     r"unexpected keys \(1\) \['extra.weight'\]",
+     'do not match the configured architecture'),
+    'converted checkpoint: missing key':
+    (lambda p: load_into_tiny(p, edit=drop('backbone.temporal_stem.bias')),
+     RuntimeError, 'missing keys in source state_dict: '
+     'backbone.temporal_stem.bias', 'do not match exactly'),
+    'converted checkpoint: unexpected key':
+    (lambda p: load_into_tiny(p, edit=add('backbone.extra')), RuntimeError,
+     'unexpected key in source state_dict: backbone.extra',
+     'do not match exactly'),
+    'class-name count != num_classes':
+    (lambda p: head(class_names=CLASS_NAMES[:3]), ValueError, '3 class names',
+     'num_classes=4'),
+    'empty class name': (lambda p: head(class_names=write(p, 'a\n\nb\nc\n')),
+                         ValueError,
+                         r'empty class name\(s\) at line/index \[1\]',
+                         'expected one non-empty name per line'),
+    'duplicate class names': (lambda p: head(class_names=['a', 'b', 'a', 'c']),
+                              ValueError, r"duplicate class name\(s\) \['a'\]",
+                              'must be unique'),
+    'missing class-name file':
+    (lambda p: head(class_names=str(p / 'nope.txt')), FileNotFoundError,
+     'nope.txt', 'class-name file not found'),
+    'empty annotation list':
+    (lambda p: read_annotation_list(write(p, '\n\n')), AnnotationListError,
+     r'file.txt.* holds no samples',
+     'expected one "<video path> <label>" line per sample'),
+    'unreadable annotation list':
+    (lambda p: read_annotation_list(write(p, b'\x00\xff\xfe\x81')),
+     AnnotationListError, 'file.txt.* cannot be read as UTF-8',
+     'expected one "<video path> <label>" line'),
+    'missing annotation list':
+    (lambda p: read_annotation_list(str(p / 'none.txt')), FileNotFoundError,
+     'annotation list not found: .*none.txt', 'expected a text file'),
+    'unknown arch': (lambda p: resolve_clip_arch('ViT-X/99'), KeyError,
+                     "unknown CLIP arch 'ViT-X/99'",
+                     r"expected one of \[.*'ViT-B/16'"),
+    'converter input not official':
+    (lambda p: extract_official_state(dict(state_dict=dict(w=torch.zeros(1)))),
+     NotOfficialCheckpointError, r"found keys like \['w'\]",
+     r"expected tensors named 'backbone.base_encoder.dist_net"),
+    'converter CLI input not official':
+    (convert_cli, SystemExit, r'plugin.pth: not an official DiST',
+     r"expected tensors named 'backbone.base_encoder.dist_net"),
 }
 
 
@@ -226,6 +219,6 @@ def test_bad_input_raises_one_clear_error(case, tmp_path):
     assert re.search(offending, msg), msg
     assert re.search(expected, msg), msg
     if exc_type is not SystemExit:  # Python prints only a SystemExit's text
-        assert err.__cause__ is None and (err.__context__ is None
-                                          or err.__suppress_context__), (
-                                              f'chained to {err.__context__!r}')
+        assert err.__cause__ is None and (
+            err.__context__ is None
+            or err.__suppress_context__), (f'chained to {err.__context__!r}')

@@ -33,8 +33,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(os.sep, 1)[0]
-TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models',
-                      'dist_tiny.py')
+TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
 CLASS_NAMES = ['moving left', 'moving right', 'growing', 'shrinking']
 MAX_EPOCHS = 3
 KILLED_AFTER = 1
@@ -80,7 +79,9 @@ def write_videos(root: str, num: int = 8) -> str:
     return ann
 
 
-def make_runner(work_dir: str, ann: str, max_epochs: int,
+def make_runner(work_dir: str,
+                ann: str,
+                max_epochs: int,
                 resume: bool = False) -> tuple:
     """The deterministic tiny recipe; returns (runner, order recorder)."""
     cfg = Config.fromfile(TINY_MODEL)
@@ -115,11 +116,21 @@ def make_runner(work_dir: str, ann: str, max_epochs: int,
                 optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
                 clip_grad=dict(max_norm=1.0)),
             param_scheduler=[
-                dict(type='LinearLR', start_factor=0.1, by_epoch=True,
-                     begin=0, end=1, convert_to_iter_based=True),
-                dict(type='CosineAnnealingLR', T_max=MAX_EPOCHS - 1,
-                     eta_min=1e-5, by_epoch=True, begin=1, end=MAX_EPOCHS,
-                     convert_to_iter_based=True)
+                dict(
+                    type='LinearLR',
+                    start_factor=0.1,
+                    by_epoch=True,
+                    begin=0,
+                    end=1,
+                    convert_to_iter_based=True),
+                dict(
+                    type='CosineAnnealingLR',
+                    T_max=MAX_EPOCHS - 1,
+                    eta_min=1e-5,
+                    by_epoch=True,
+                    begin=1,
+                    end=MAX_EPOCHS,
+                    convert_to_iter_based=True)
             ],
             default_hooks=dict(
                 checkpoint=dict(type='DiSTSafeCheckpointHook', interval=1),

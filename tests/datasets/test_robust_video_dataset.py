@@ -18,8 +18,7 @@ from projects.dist.datasets.robust_video_dataset import (
     read_annotation_list)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models',
-                      'dist_tiny.py')
+TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
 CLASS_NAMES = ['moving left', 'moving right', 'growing', 'shrinking']
 PIPELINE = [
     dict(type='DecordInit'),
@@ -69,8 +68,9 @@ def corrupt(path: str, kind: str) -> None:
         return
     new = dict(
         truncated=data[:len(data) // 2],
-        garbage=bytes(np.random.default_rng(0).integers(
-            0, 256, len(data), dtype=np.uint8)),
+        garbage=bytes(
+            np.random.default_rng(0).integers(
+                0, 256, len(data), dtype=np.uint8)),
         empty=b'')[kind]
     with open(path, 'wb') as f:
         f.write(new)
@@ -108,8 +108,8 @@ def build(ann: str, root: str, **kwargs) -> DiSTRobustVideoDataset:
         type='DiSTRobustVideoDataset',
         ann_file=ann,
         data_prefix=dict(video=root),
-        pipeline=copy.deepcopy(TEST_PIPELINE if kwargs.get('test_mode') else
-                               PIPELINE))
+        pipeline=copy.deepcopy(
+            TEST_PIPELINE if kwargs.get('test_mode') else PIPELINE))
     cfg.update(kwargs)
     return DATASETS.build(cfg)
 
@@ -127,7 +127,11 @@ def warnings_log(monkeypatch):
 def videos(tmp_path):
     """Six clips: 0 truncated, 2 missing, 4 garbage; 1, 3, 5 fine."""
     ann, bad = make_videos(
-        str(tmp_path), 6, {0: 'truncated', 2: 'missing', 4: 'garbage'})
+        str(tmp_path), 6, {
+            0: 'truncated',
+            2: 'missing',
+            4: 'garbage'
+        })
     return ann, str(tmp_path), bad
 
 
@@ -184,8 +188,7 @@ def test_ceiling_fraction_rounds_down(videos):
 
 
 @pytest.mark.parametrize('value, exc', [(-1, ValueError), (1.5, ValueError),
-                                        ('5%', TypeError),
-                                        (True, TypeError)])
+                                        ('5%', TypeError), (True, TypeError)])
 def test_bad_ceiling_is_rejected(videos, value, exc):
     ann, root, _ = videos
     with pytest.raises(exc, match=f'max_broken .* got {value!r}'):
@@ -204,10 +207,8 @@ def test_check_on_init_drops_unreadable_files(videos, warnings_log):
     ann, root, bad = videos
     ds = build(ann, root, test_mode=True, check_on_init=True, max_broken=3)
     assert len(ds) == 3
-    assert [osp.basename(ds.get_data_info(i)['filename'])
-            for i in range(3)] == [
-        'clip_001.mp4', 'clip_003.mp4', 'clip_005.mp4'
-    ]
+    assert [osp.basename(ds.get_data_info(i)['filename']) for i in range(3)
+            ] == ['clip_001.mp4', 'clip_003.mp4', 'clip_005.mp4']
     assert list(ds.broken_files) == bad
     assert any('dropped 3 unreadable of 6' in m for m in warnings_log)
     with pytest.raises(BrokenVideoError, match='3 of 6 videos'):
@@ -306,7 +307,10 @@ def test_training_survives_ten_percent_broken_videos(tmp_path, monkeypatch):
     ann, bad = make_videos(root, 20, {4: 'truncated', 15: 'garbage'})
     report = str(tmp_path / 'broken_in_training.txt')
     cfg = _runner_cfg(
-        str(tmp_path / 'work'), ann, root, max_broken=0.1,
+        str(tmp_path / 'work'),
+        ann,
+        root,
+        max_broken=0.1,
         broken_list_file=report)
     runner = Runner.from_cfg(cfg)
     runner.train()

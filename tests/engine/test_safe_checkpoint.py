@@ -75,8 +75,11 @@ def toy_data(n: int = 8) -> list:
     return [dict(inputs=a, targets=b) for a, b in zip(x, y)]
 
 
-def make_runner(work_dir: str, hook: str, resume: bool = False,
-                max_epochs: int = 3, **hook_args) -> Runner:
+def make_runner(work_dir: str,
+                hook: str,
+                resume: bool = False,
+                max_epochs: int = 3,
+                **hook_args) -> Runner:
     """A tiny Runner with validation, an LR schedule and ``hook``."""
     loader = dict(batch_size=2, num_workers=0, dataset=toy_data())
     torch.manual_seed(0)
@@ -91,9 +94,9 @@ def make_runner(work_dir: str, hook: str, resume: bool = False,
         val_evaluator=[RisingMetric()],
         val_cfg=dict(),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs, val_interval=1),
-        optim_wrapper=dict(
-            optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
-        param_scheduler=dict(type='MultiStepLR', milestones=[2], by_epoch=True),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
+        param_scheduler=dict(
+            type='MultiStepLR', milestones=[2], by_epoch=True),
         default_hooks=dict(
             checkpoint=dict(type=hook, interval=1, **hook_args),
             logger=dict(type='LoggerHook', interval=100)),
@@ -133,8 +136,7 @@ def kill_on_write(monkeypatch, name: str, nth: int) -> list:
     def fake_open(file, mode='r', *args, **kwargs):
         f = real_open(file, mode, *args, **kwargs)
         if isinstance(file, str) and pattern.fullmatch(
-                osp.basename(file)) and (
-                'w' in mode or 'x' in mode):
+                osp.basename(file)) and ('w' in mode or 'x' in mode):
             seen.append(file)
             if len(seen) == nth:
                 return HalfWriter(f)
@@ -170,8 +172,7 @@ def test_kill_during_save_resumes_from_last_complete_checkpoint(
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     hook_args, nth = SCENARIOS[scenario]
     reference = make_runner(
-        str(tmp_path / 'uninterrupted'), 'DiSTSafeCheckpointHook',
-        **hook_args)
+        str(tmp_path / 'uninterrupted'), 'DiSTSafeCheckpointHook', **hook_args)
     reference.train()
 
     work = str(tmp_path / 'killed')
@@ -243,8 +244,9 @@ def test_atomic_write_keeps_the_old_file_when_killed(tmp_path, monkeypatch):
     assert is_complete_checkpoint(target)
     # an ordinary error (e.g. disk full) leaves no temporary file
     with monkeypatch.context() as patch:
-        patch.setattr(os, 'fsync', lambda fd: (_ for _ in ()).throw(
-            OSError(28, 'No space left on device')))
+        patch.setattr(
+            os, 'fsync', lambda fd:
+            (_ for _ in ()).throw(OSError(28, 'No space left on device')))
         with pytest.raises(OSError, match='No space left'):
             atomic_write(b'y' * 10, str(tmp_path / 'other.pth'))
     assert sorted(os.listdir(tmp_path)) == [

@@ -90,20 +90,28 @@ def test_command_line_exit_code_and_progress(listing, monkeypatch, capsys):
     ('', 'holds no samples'),
     (b'\xff\xfe\x00binary', 'cannot be read as UTF-8 text'),
 ])
-def test_bad_annotation_list_is_a_clear_error(tmp_path, content, match):
+def test_bad_annotation_list_is_a_usage_error(tmp_path, capsys, content,
+                                              match):
     ann = tmp_path / 'list.txt'
     if isinstance(content, bytes):
         ann.write_bytes(content)
     elif content is not None:
         ann.write_text(content)
-    with pytest.raises(SystemExit, match=match):
+    with pytest.raises(SystemExit) as info:
         load_tool().main([str(ann), str(tmp_path)])
+    assert info.value.code == 2  # not 1, which means "unreadable videos"
+    err = capsys.readouterr().err
+    assert err.startswith('check_videos.py: error: ') and match in err
 
 
-def test_bad_root_and_workers_are_rejected(listing, tmp_path):
+@pytest.mark.parametrize('args, match', [
+    (['nope'], "video root '{root}/nope' is not a folder"),
+    (['.', '--num-workers', '0'], '--num-workers must be >= 1, got 0'),
+])
+def test_bad_root_and_workers_are_usage_errors(listing, capsys, args, match):
     ann, root, _ = listing
-    tool = load_tool()
-    with pytest.raises(SystemExit, match='is not a folder'):
-        tool.main([ann, os.path.join(root, 'nope')])
-    with pytest.raises(SystemExit, match='--num-workers must be >= 1, got 0'):
-        tool.main([ann, root, '--num-workers', '0'])
+    args = [ann, os.path.join(root, args[0])] + args[1:]
+    with pytest.raises(SystemExit) as info:
+        load_tool().main(args)
+    assert info.value.code == 2
+    assert match.format(root=root) in capsys.readouterr().err

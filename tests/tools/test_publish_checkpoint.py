@@ -20,8 +20,7 @@ from mmengine.runner import Runner, load_checkpoint
 from mmaction.registry import MODELS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models',
-                      'dist_tiny.py')
+TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
 CLASS_NAMES = ['moving left', 'moving right', 'growing', 'shrinking']
 PARITY_DIR = osp.join(
     os.environ.get('DIST_SHARED_DIR',
@@ -96,8 +95,7 @@ def tiny_cfg(work_dir: str, root: str) -> Config:
     return cfg
 
 
-def test_published_runner_checkpoint_loads_weights_only(
-        tmp_path, monkeypatch):
+def test_published_runner_checkpoint_loads_weights_only(tmp_path, monkeypatch):
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     root = str(tmp_path / 'videos')
     runner = Runner.from_cfg(tiny_cfg(str(tmp_path / 'train'), root))
@@ -106,8 +104,7 @@ def test_published_runner_checkpoint_loads_weights_only(
     expected = runner.test()
 
     tool = load_tool('publish_checkpoint', 'misc', 'publish_checkpoint.py')
-    published = tool.publish_checkpoint(trained,
-                                        str(tmp_path / 'release.pth'))
+    published = tool.publish_checkpoint(trained, str(tmp_path / 'release.pth'))
     assert osp.basename(published).startswith('release-')
 
     safe_loading_only(monkeypatch)
@@ -171,8 +168,7 @@ def test_converted_official_checkpoint_loads_weights_only(
     converter = load_tool('converter', 'model_converters',
                           'dist_official_to_mmaction.py')
     converter.main([
-        official, dst, '--config-out',
-        cfg_out, '--class-names',
+        official, dst, '--config-out', cfg_out, '--class-names',
         str(names), '--text-heads', '1'
     ])
     released = torch.load(dst, map_location='cpu', weights_only=True)

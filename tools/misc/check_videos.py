@@ -18,8 +18,10 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))  # the repository root, for a source checkout
+# the repository root, for a source checkout
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
 
 from projects.dist.datasets.robust_video_dataset import (  # noqa: E402
     AnnotationListError, probe_video, read_annotation_list)
@@ -39,19 +41,29 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description='List the videos of an annotation list that cannot be '
         'opened or decoded.')
     p.add_argument('annotation', help='annotation list ("<path> <label>")')
-    p.add_argument('root', help='folder the listed paths are relative to '
-                   "(the dataset's data_prefix.video)")
-    p.add_argument('--num-workers', type=int, default=1,
-                   help='parallel decoding processes (default 1)')
-    p.add_argument('--delimiter', default=' ',
-                   help='field separator of the list (default: space)')
-    p.add_argument('--multi-class', action='store_true',
-                   help='lines hold several labels (VideoDataset '
-                   'multi_class=True)')
+    p.add_argument(
+        'root',
+        help='folder the listed paths are relative to '
+        "(the dataset's data_prefix.video)")
+    p.add_argument(
+        '--num-workers',
+        type=int,
+        default=1,
+        help='parallel decoding processes (default 1)')
+    p.add_argument(
+        '--delimiter',
+        default=' ',
+        help='field separator of the list (default: space)')
+    p.add_argument(
+        '--multi-class',
+        action='store_true',
+        help='lines hold several labels (VideoDataset '
+        'multi_class=True)')
     p.add_argument('--out', help='write the unreadable paths to this file')
-    p.add_argument('--out-clean',
-                   help='write the annotation list without the unreadable '
-                   'entries to this file')
+    p.add_argument(
+        '--out-clean',
+        help='write the annotation list without the unreadable '
+        'entries to this file')
     return p.parse_args(argv)
 
 
@@ -73,11 +85,20 @@ def check_videos(paths: List[str], num_workers: int = 1) -> List[tuple]:
     # unpickle it
     if num_workers > 1:
         reasons = track_parallel_progress(
-            probe_video, paths, nproc=num_workers, keep_order=True,
+            probe_video,
+            paths,
+            nproc=num_workers,
+            keep_order=True,
             file=sys.stderr)
     else:
         reasons = track_progress(probe_video, paths, file=sys.stderr)
     return [(p, r) for p, r in zip(paths, reasons) if r is not None]
+
+
+def usage_error(message: str) -> None:
+    """Print ``message`` to stderr and exit with status 2 (as argparse)."""
+    print(f'check_videos.py: error: {message}', file=sys.stderr)
+    raise SystemExit(2)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -91,15 +112,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     """
     args = parse_args(argv)
     if args.num_workers < 1:
-        raise SystemExit('error: --num-workers must be >= 1, got '
-                         f'{args.num_workers}')
+        usage_error(f'--num-workers must be >= 1, got {args.num_workers}')
     if not osp.isdir(args.root):
-        raise SystemExit(f'error: video root {args.root!r} is not a folder')
+        usage_error(f'video root {args.root!r} is not a folder')
     try:
         entries = read_annotation_list(args.annotation, args.delimiter,
                                        args.multi_class)
     except (FileNotFoundError, AnnotationListError) as exc:
-        raise SystemExit(f'error: {exc}')
+        usage_error(str(exc))
     paths = [osp.join(args.root, name) for name, _ in entries]
     bad = check_videos(paths, args.num_workers)
     for path, reason in bad:

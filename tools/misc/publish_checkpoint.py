@@ -63,8 +63,9 @@ def plain(value: Any, where: str, dropped: List[str]) -> Any:
                 out[k] = converted
         return out
     if isinstance(value, (list, tuple)):
-        items = [plain(v, f'{where}[{i}]', dropped)
-                 for i, v in enumerate(value)]
+        items = [
+            plain(v, f'{where}[{i}]', dropped) for i, v in enumerate(value)
+        ]
         return type(value)(items)
     dropped.append(f'{where} ({type(value).__name__})')
     return None
@@ -103,7 +104,8 @@ def strip_checkpoint(checkpoint: dict) -> tuple:
     return dict(state_dict=tensors, meta=meta), dropped
 
 
-def publish_checkpoint(in_file: str, out_file: str,
+def publish_checkpoint(in_file: str,
+                       out_file: str,
                        add_hash: bool = True) -> str:
     """Write the weights-only release file of a training checkpoint.
 
@@ -144,8 +146,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'file (loadable with torch.load(weights_only=True)).')
     p.add_argument('in_file', help='training checkpoint (trusted)')
     p.add_argument('out_file', help='output .pth')
-    p.add_argument('--no-hash', action='store_true',
-                   help='do not append the sha256 prefix to the file name')
+    p.add_argument(
+        '--no-hash',
+        action='store_true',
+        help='do not append the sha256 prefix to the file name')
     return p.parse_args(argv)
 
 
@@ -154,8 +158,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     if not osp.isfile(args.in_file):
         raise SystemExit(f'error: no such file: {args.in_file}')
-    path = publish_checkpoint(args.in_file, args.out_file,
-                              add_hash=not args.no_hash)
+    path = publish_checkpoint(
+        args.in_file, args.out_file, add_hash=not args.no_hash)
     print(f'wrote {path} (loads with torch.load(weights_only=True))')
 
 

@@ -207,8 +207,8 @@ class DiSTRobustVideoDataset(VideoDataset):
                  check_workers: int = 4,
                  broken_list_file: Optional[str] = None,
                  **kwargs) -> None:
-        if isinstance(max_broken, bool) or not isinstance(
-                max_broken, (int, float)):
+        if isinstance(max_broken,
+                      bool) or not isinstance(max_broken, (int, float)):
             raise TypeError('max_broken must be an int (count) or a float '
                             f'(fraction), got {max_broken!r}')
         if max_broken < 0 or (isinstance(max_broken, float)
@@ -306,9 +306,8 @@ class DiSTRobustVideoDataset(VideoDataset):
 
     def _skip(self, filename: str) -> None:
         if self.test_mode:
-            raise BrokenVideoError(
-                f'cannot decode {filename!r} in test mode: '
-                f'{self.broken_files[filename]}')
+            raise BrokenVideoError(f'cannot decode {filename!r} in test mode: '
+                                   f'{self.broken_files[filename]}')
         return None
 
     # ------------------------------------------------------------ bookkeeping

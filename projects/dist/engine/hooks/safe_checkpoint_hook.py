@@ -249,8 +249,8 @@ class DiSTSafeCheckpointHook(CheckpointHook):
 
         if not is_main_process():
             return
-        atomic_write(self.last_ckpt, osp.join(runner.work_dir,
-                                              'last_checkpoint'))
+        atomic_write(self.last_ckpt,
+                     osp.join(runner.work_dir, 'last_checkpoint'))
         for old in outdated:
             path = self.file_backend.join_path(self.out_dir,
                                                self.filename_tmpl.format(old))
@@ -270,8 +270,8 @@ class DiSTSafeCheckpointHook(CheckpointHook):
             list[str]: Paths, by decreasing step.
         """
         head, _, tail = self.filename_tmpl.partition('{}')
-        pattern = re.compile(re.escape(head) + r'(\d+)' + re.escape(tail) +
-                             r'\Z')
+        pattern = re.compile(
+            re.escape(head) + r'(\d+)' + re.escape(tail) + r'\Z')
         found = []
         for name in os.listdir(folder):
             match = pattern.match(name)
@@ -289,4 +289,5 @@ class DiSTSafeCheckpointHook(CheckpointHook):
                 os.remove(osp.join(folder, name))
                 print_log(
                     f'removed {name}, left by an interrupted checkpoint '
-                    'save', logger='current')
+                    'save',
+                    logger='current')
