@@ -20,6 +20,12 @@ model = dict(
         class_names={{_base_.class_names}}),
     data_preprocessor=dict(blending={{_base_.blending}}))
 
+# atomic checkpoint writes: a job killed while saving never leaves a
+# truncated file that --resume would pick
 default_hooks = dict(
-    checkpoint=dict(interval=1, max_keep_ckpts=3, save_best='auto'),
+    checkpoint=dict(
+        type='DiSTSafeCheckpointHook',
+        interval=1,
+        max_keep_ckpts=3,
+        save_best='auto'),
     logger=dict(interval=50))

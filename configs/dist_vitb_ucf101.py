@@ -21,6 +21,12 @@ model = dict(
 
 # checkpoint of configs/dist_vitb_k400.py
 load_from = 'work_dirs/dist_vitb_k400/best_checkpoint.pth'
+# atomic checkpoint writes: a job killed while saving never leaves a
+# truncated file that --resume would pick
 default_hooks = dict(
-    checkpoint=dict(interval=1, max_keep_ckpts=3, save_best='auto'),
+    checkpoint=dict(
+        type='DiSTSafeCheckpointHook',
+        interval=1,
+        max_keep_ckpts=3,
+        save_best='auto'),
     logger=dict(interval=50))

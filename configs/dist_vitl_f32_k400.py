@@ -32,6 +32,12 @@ test_dataloader = dict(batch_size=2, dataset=dict(pipeline=test_pipeline))
 
 # 18.1 GB per GPU at batch 16 was published for the official L/14 model
 auto_scale_lr = dict(base_batch_size=128)
+# atomic checkpoint writes: a job killed while saving never leaves a
+# truncated file that --resume would pick
 default_hooks = dict(
-    checkpoint=dict(interval=1, max_keep_ckpts=3, save_best='auto'),
+    checkpoint=dict(
+        type='DiSTSafeCheckpointHook',
+        interval=1,
+        max_keep_ckpts=3,
+        save_best='auto'),
     logger=dict(interval=50))

@@ -49,6 +49,12 @@ test_dataloader = dict(
         dict(_base_.k700_testset, pipeline=test_pipeline)
     ]))
 auto_scale_lr = dict(base_batch_size=128)
+# atomic checkpoint writes: a job killed while saving never leaves a
+# truncated file that --resume would pick
 default_hooks = dict(
-    checkpoint=dict(interval=1, max_keep_ckpts=3, save_best='auto'),
+    checkpoint=dict(
+        type='DiSTSafeCheckpointHook',
+        interval=1,
+        max_keep_ckpts=3,
+        save_best='auto'),
     logger=dict(interval=50))

@@ -31,6 +31,12 @@ val_dataloader = dict(batch_size=8, dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(batch_size=2, dataset=dict(pipeline=test_pipeline))
 
 auto_scale_lr = dict(base_batch_size=128)
+# atomic checkpoint writes: a job killed while saving never leaves a
+# truncated file that --resume would pick
 default_hooks = dict(
-    checkpoint=dict(interval=1, max_keep_ckpts=3, save_best='auto'),
+    checkpoint=dict(
+        type='DiSTSafeCheckpointHook',
+        interval=1,
+        max_keep_ckpts=3,
+        save_best='auto'),
     logger=dict(interval=50))

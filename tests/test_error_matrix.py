@@ -165,8 +165,13 @@ CASES = {
      'do not match the configured architecture'),
     'converted checkpoint: missing key':
     (lambda p: load_into_tiny(p, edit=drop('backbone.temporal_stem.bias')),
-     RuntimeError, 'missing keys in source state_dict: '
-     'backbone.temporal_stem.bias', 'do not match exactly'),
+     CheckpointMismatchError, r"lacks 1 DiST backbone tensor\(s\) "
+     r"\['temporal_stem.bias'\]", 'every tensor of the configured model'),
+    'converted checkpoint: missing key (non-strict)':
+    (lambda p: load_into_tiny(
+        p, strict=False, edit=drop('backbone.temporal_stem.bias')),
+     CheckpointMismatchError, r"\['temporal_stem.bias'\]",
+     'every tensor of the configured model'),
     'converted checkpoint: unexpected key':
     (lambda p: load_into_tiny(p, edit=add('backbone.extra')), RuntimeError,
      'unexpected key in source state_dict: backbone.extra',
@@ -176,7 +181,7 @@ CASES = {
      'num_classes=4'),
     'empty class name': (lambda p: head(class_names=write(p, 'a\n\nb\nc\n')),
                          ValueError,
-                         r'empty class name\(s\) at line/index \[1\]',
+                         r'empty class name\(s\) at line\(s\) \[2\]',
                          'expected one non-empty name per line'),
     'duplicate class names': (lambda p: head(class_names=['a', 'b', 'a', 'c']),
                               ValueError, r"duplicate class name\(s\) \['a'\]",

@@ -124,7 +124,7 @@ def main(argv=None) -> None:
         state = extract_official_state(checkpoint)
         arch = infer_official_arch(state, text_heads=args.text_heads)
     except NotOfficialCheckpointError as exc:
-        raise SystemExit(f'error: {args.src}: {exc}')
+        raise SystemExit(f'error: {args.src}: {exc}') from None
     alpha = _check('alpha', args.alpha, arch['alpha'])
     num_frames = _check('num-frames', args.num_frames,
                         alpha * arch['num_spatial_frames'])

@@ -7,7 +7,8 @@
 #
 # Leaf configs that change the frame count re-set ``clip_len`` in the three
 # pipelines (see docs/data_preparation.md, "Overriding the frame count").
-dataset_type = 'VideoDataset'
+# VideoDataset that skips (and reports) undecodable videos instead of stopping
+dataset_type = 'DiSTRobustVideoDataset'
 split = 1  # official split 1, 2 or 3
 data_root = 'data/hmdb51/videos'
 data_root_val = 'data/hmdb51/videos'

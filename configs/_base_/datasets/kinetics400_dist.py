@@ -7,7 +7,8 @@
 #
 # Leaf configs that change the frame count re-set ``clip_len`` in the three
 # pipelines (see docs/data_preparation.md, "Overriding the frame count").
-dataset_type = 'VideoDataset'
+# VideoDataset that skips (and reports) undecodable videos instead of stopping
+dataset_type = 'DiSTRobustVideoDataset'
 data_root = 'data/kinetics400/videos_train'
 data_root_val = 'data/kinetics400/videos_val'
 ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'

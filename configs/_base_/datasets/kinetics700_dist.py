@@ -8,7 +8,8 @@
 #
 # Leaf configs that change the frame count re-set ``clip_len`` in the three
 # pipelines (see docs/data_preparation.md, "Overriding the frame count").
-dataset_type = 'VideoDataset'
+# VideoDataset that skips (and reports) undecodable videos instead of stopping
+dataset_type = 'DiSTRobustVideoDataset'
 data_root = 'data/kinetics700/videos_train'
 data_root_val = 'data/kinetics700/videos_val'
 ann_file_train = 'data/kinetics700/kinetics700_train_list_videos.txt'

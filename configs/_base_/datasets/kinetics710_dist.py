@@ -9,7 +9,8 @@
 # Leaf configs that change the frame count rebuild the three sub-datasets
 # with the new pipelines (see docs/data_preparation.md, "Overriding the frame
 # count").
-dataset_type = 'VideoDataset'
+# VideoDataset that skips (and reports) undecodable videos instead of stopping
+dataset_type = 'DiSTRobustVideoDataset'
 k400_data_root = 'data/kinetics400/videos_train'
 k600_data_root = 'data/kinetics600/videos'
 k700_data_root = 'data/kinetics700/videos'

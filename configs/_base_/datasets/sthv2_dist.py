@@ -8,7 +8,8 @@
 #
 # Leaf configs that change the frame count re-set ``clip_len`` in the three
 # pipelines (see docs/data_preparation.md, "Overriding the frame count").
-dataset_type = 'VideoDataset'
+# VideoDataset that skips (and reports) undecodable videos instead of stopping
+dataset_type = 'DiSTRobustVideoDataset'
 data_root = 'data/sthv2/videos'
 data_root_val = 'data/sthv2/videos'
 ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'

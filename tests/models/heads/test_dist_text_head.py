@@ -76,7 +76,7 @@ def test_label_file_and_prompt_template(tmp_path):
     (dict(class_names=['a', 'b', 'a']), ValueError,
      r"duplicate class name\(s\) \['a'\]"),
     (dict(class_names=['a', ' ', 'b']), ValueError,
-     r'empty class name\(s\) at line/index \[1\]'),
+     r'empty class name\(s\) at index/indices \[1\]'),
     (dict(class_names='no/such/labels.txt'), FileNotFoundError,
      'no/such/labels.txt'),
     (dict(class_names=None), ValueError, r'needs class_names'),

@@ -12,7 +12,8 @@ from mmaction.registry import MODELS
 from ..utils.clip_arch import resolve_clip_arch
 from ..utils.clip_checkpoint import (load_clip_state_dict, load_tower_strict,
                                      split_clip_state_dict)
-from ..utils.state_checks import CheckpointMismatchError, check_count
+from ..utils.state_checks import (CheckpointMismatchError, check_complete,
+                                  check_count)
 
 
 @MODELS.register_module()
@@ -114,10 +115,15 @@ class DiSTCLIPVisual(BaseModule):
         print_log(f'DiSTCLIPVisual: loaded CLIP weights from '
                   f'{self.pretrained}', logger='current')
 
-    def _load_from_state_dict(self, state_dict, prefix, *args,
-                              **kwargs) -> None:
-        """Refuse CLIP weights of another depth or width with a clear
-        message (even under ``strict=False``)."""
+    def check_state_dict(self, state_dict: dict, prefix: str = '') -> None:
+        """Raise a clear error if CLIP weights of another depth or width, or
+        an incomplete tower, are being loaded (also under
+        ``strict=False``).
+
+        Args:
+            state_dict (dict): State dict being loaded.
+            prefix (str): This module's prefix in it.
+        """
         check_count(state_dict, prefix,
                     r'visual\.transformer\.resblocks\.(\d+)\.',
                     self.num_layers, 'CLIP blocks', f' (arch={self.arch})')
@@ -126,6 +132,11 @@ class DiSTCLIPVisual(BaseModule):
             raise CheckpointMismatchError(
                 f'checkpoint CLIP width {state_dict[key].shape[0]} != '
                 f'configured width {self.width} (arch={self.arch})')
+        check_complete(self, state_dict, prefix, 'CLIP visual tower')
+
+    def _load_from_state_dict(self, state_dict, prefix, *args,
+                              **kwargs) -> None:
+        self.check_state_dict(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def train(self, mode: bool = True) -> 'DiSTCLIPVisual':

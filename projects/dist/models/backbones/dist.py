@@ -12,7 +12,8 @@ from mmaction.registry import MODELS
 from ..layers import (AdaPoolingAggregator, IntegrationBlock,
                       IntegrationToTemporal, TemporalBlock,
                       TemporalToIntegration)
-from ..utils.state_checks import CheckpointMismatchError, check_count
+from ..utils.state_checks import (CheckpointMismatchError, check_complete,
+                                  check_count)
 
 
 @MODELS.register_module()
@@ -274,7 +275,10 @@ class DiST(BaseModule):
 
     def _load_from_state_dict(self, state_dict, prefix, *args,
                               **kwargs) -> None:
-        """Refuse checkpoints made for another frame or layer count."""
+        """Refuse checkpoints made for another CLIP tower, frame count or
+        layer count, and incomplete ones (also under ``strict=False``)."""
+        self.spatial_encoder.check_state_dict(state_dict,
+                                              prefix + 'spatial_encoder.')
         key = prefix + 'to_integration.0.cls_token'
         if key in state_dict:
             ts = state_dict[key].shape[2]
@@ -291,6 +295,7 @@ class DiST(BaseModule):
         check_count(state_dict, prefix, r'aggregator\.layers\.(\d+)\.',
                     len(self.aggregator.layers), 'ada-pooling layers',
                     ' (num_ada_layers)')
+        check_complete(self, state_dict, prefix, 'DiST backbone')
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _spatial_features(self, x: torch.Tensor) -> list:

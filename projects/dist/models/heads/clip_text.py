@@ -11,6 +11,7 @@ from mmaction.registry import MODELS
 from ..utils.clip_arch import resolve_clip_arch
 from ..utils.clip_checkpoint import (load_clip_state_dict, load_tower_strict,
                                      split_clip_state_dict)
+from ..utils.state_checks import check_complete
 
 
 @MODELS.register_module()
@@ -72,6 +73,12 @@ class DiSTCLIPText(BaseModule):
             self.logit_scale.copy_(logit_scale)
         print_log(f'DiSTCLIPText: loaded CLIP weights from {self.pretrained}',
                   logger='current')
+
+    def _load_from_state_dict(self, state_dict, prefix, *args,
+                              **kwargs) -> None:
+        """Refuse an incomplete text tower, also under ``strict=False``."""
+        check_complete(self, state_dict, prefix, 'CLIP text tower')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def train(self, mode: bool = True) -> 'DiSTCLIPText':
         """Set training mode; a frozen tower stays in eval mode."""

@@ -58,8 +58,10 @@ def load_class_names(class_names: Union[str, Sequence[str]]) -> List[str]:
         raise ValueError(f'no class names in {source}')
     empty = [i for i, n in enumerate(names) if not n]
     if empty:
-        raise ValueError(f'empty class name(s) at line/index {empty} in '
-                         f'{source}; expected one non-empty name per line')
+        where = (f'line(s) {[i + 1 for i in empty]}' if isinstance(
+            class_names, str) else f'index/indices {empty}')
+        raise ValueError(f'empty class name(s) at {where} of {source}; '
+                         'expected one non-empty name per line')
     seen, dups = set(), []
     for n in names:
         if n in seen:

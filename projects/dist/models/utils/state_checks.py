@@ -42,3 +42,29 @@ def check_count(state: Dict, prefix: str, pattern: str, expected: int,
         raise CheckpointMismatchError(
             f'checkpoint has {got} {what} but the model is configured with '
             f'{expected}{hint}')
+
+
+def check_complete(module, state: Dict, prefix: str, what: str) -> None:
+    """Raise if ``state`` holds some but not all of ``module``'s tensors.
+
+    ``load_state_dict(strict=False)`` (MMEngine's ``load_from``, hence
+    ``tools/test.py``) would otherwise only log the missing keys and keep
+    their random initial values.
+
+    Args:
+        module (nn.Module): The module being loaded.
+        state (dict): State dict being loaded.
+        prefix (str): Module prefix in ``state``.
+        what (str): Human name of the module for the message.
+    """
+    if not any(k.startswith(prefix) for k in state):
+        return  # the checkpoint does not cover this module at all
+    missing = [k for k in module.state_dict(keep_vars=True)
+               if prefix + k not in state]
+    if missing:
+        shown = missing[:6]
+        more = f' ... (+{len(missing) - 6} more)' if len(missing) > 6 else ''
+        raise CheckpointMismatchError(
+            f'checkpoint lacks {len(missing)} {what} tensor(s) {shown}{more}; '
+            'a DiST checkpoint must hold every tensor of the configured '
+            'model (were it made for another architecture?)')
