@@ -1,0 +1,325 @@
+"""Tests of tools/analysis/benchmark.py on a tiny DiST (CPU, 1-2 iterations).
+
+No timing is asserted: only that every mode runs, that a train iteration is a
+real optimizer step on the side network, and that the JSON lines carry the
+documented keys.
+"""
+import importlib.util
+import json
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+
+from mmaction.registry import MODELS
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _load_tool():
+    path = osp.join(REPO_ROOT, 'tools', 'analysis', 'benchmark.py')
+    spec = importlib.util.spec_from_file_location('dist_benchmark', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+benchmark = _load_tool()
+
+NUM_CLASSES = 4
+TINY_ARCH = dict(
+    embed_dim=32,
+    image_size=32,
+    patch_size=8,
+    width=32,
+    layers=2,
+    heads=2,
+    text_width=32,
+    text_heads=2,
+    text_layers=1)
+TINY_MODEL = dict(
+    type='Recognizer3D',
+    backbone=dict(
+        type='DiST',
+        spatial_encoder=dict(type='DiSTCLIPVisual', arch=TINY_ARCH),
+        num_frames=8,
+        alpha=2,
+        integration_dim=32,
+        temporal_dim=16,
+        temporal_patch_size=3,
+        num_ada_layers=1,
+        ada_heads=2),
+    cls_head=dict(
+        type='DiSTTextHead',
+        num_classes=NUM_CLASSES,
+        in_channels=32,
+        class_names=[f'action {i}' for i in range(NUM_CLASSES)],
+        text_encoder=dict(type='DiSTCLIPText', arch=TINY_ARCH)),
+    data_preprocessor=dict(
+        type='ActionDataPreprocessor',
+        mean=[122.8, 116.7, 104.1],
+        std=[68.5, 66.6, 70.3],
+        format_shape='NCTHW'))
+
+EXPECTED_KEYS = {
+    'mode', 'amp', 'variant', 'key', 'config', 'device', 'device_name',
+    'threads', 'batch_size', 'clips_per_iter', 'data', 'compile', 'order',
+    'iters', 'warmup', 's_per_iter', 's_per_iter_median', 's_per_iter_min',
+    's_per_iter_max', 'clips_per_s', 'cpu_s_per_iter', 'data_time_s',
+    'peak_mem_mb', 'mem_metric', 'process_peak_rss_mb', 'loadavg_1min',
+    'torch', 'ratio_to_clip_only', 'time_ratio_to_baseline'
+}
+
+
+def write_config(tmp_path, extra: str = '') -> str:
+    path = tmp_path / 'tiny_bench.py'
+    path.write_text("custom_imports = dict(imports=['projects.dist'], "
+                    "allow_failed_imports=False)\n"
+                    "default_scope = 'mmaction'\n"
+                    f'model = {TINY_MODEL!r}\n' + extra)
+    return str(path)
+
+
+def json_lines(text: str) -> list:
+    return [json.loads(ln) for ln in text.splitlines() if ln.startswith('{')]
+
+
+# ------------------------------------------------------------- parsing
+def test_parse_modes():
+    specs = benchmark.parse_modes('train:bf16, test ,clip-only@ref', 'test',
+                                  'none', ['ref'])
+    assert [s.key for s in specs
+            ] == ['train:bf16', 'test:none', 'clip-only:none@ref']
+    assert [s.key for s in benchmark.parse_modes(None, 'train', 'bf16', [])
+            ] == ['train:bf16']
+    # duplicates collapse
+    assert len(benchmark.parse_modes('test,test:none', 'test', 'none',
+                                     [])) == 1
+
+
+@pytest.mark.parametrize('text, match', [
+    ('infer', "unknown mode 'infer'"),
+    ('test:fp8', "unknown amp 'fp8'"),
+    ('test@nope', "variant 'nope'"),
+    (',', 'names no mode'),
+])
+def test_parse_modes_errors(text, match):
+    with pytest.raises(ValueError, match=match):
+        benchmark.parse_modes(text, 'test', 'none', ['ref'])
+
+
+def test_parse_variants():
+    variants = benchmark.parse_variants(
+        [['ref', 'model.backbone.alpha=4', 'model.backbone.with_cp=True']])
+    assert variants == {
+        'ref': {
+            'model.backbone.alpha': 4,
+            'model.backbone.with_cp': True
+        }
+    }
+    with pytest.raises(ValueError, match='at least one'):
+        benchmark.parse_variants([['ref']])
+    with pytest.raises(ValueError, match='repeated'):
+        benchmark.parse_variants([['a', 'x=1'], ['a', 'y=2']])
+
+
+def test_child_argv_drops_parent_only_options():
+    argv = [
+        'cfg.py', '--isolate', '--modes', 'test,train', '--baseline',
+        'test:none', '--iters', '2', '--mode=train', '--variant', 'v', 'a=1'
+    ]
+    assert benchmark._child_argv(argv) == [
+        'cfg.py', '--iters', '2', '--variant', 'v', 'a=1'
+    ]
+
+
+def test_bad_arguments_exit():
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(['cfg.py', '--iters', '0'])
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(['cfg.py', '--amp', 'fp8'])
+
+
+# ------------------------------------------------------------- running
+def test_train_test_clip_only_json_lines(tmp_path, capsys):
+    cfg = write_config(tmp_path)
+    results = benchmark.main([
+        cfg, '--device', 'cpu', '--threads', '1', '--iters', '2', '--warmup',
+        '1', '--batch-size', '2', '--modes', 'train,test,clip-only',
+        '--baseline', 'test:none'
+    ])
+    lines = json_lines(capsys.readouterr().out)
+    assert lines == json.loads(json.dumps(results))
+    assert [r['key']
+            for r in lines] == ['train:none', 'test:none', 'clip-only:none']
+    for r in lines:
+        assert set(r) == EXPECTED_KEYS
+        assert r['device'] == 'cpu' and r['threads'] == 1
+        assert r['clips_per_iter'] == 2 and r['iters'] == 2
+        assert r['s_per_iter'] > 0 and r['clips_per_s'] > 0
+        assert r['s_per_iter_min'] <= r['s_per_iter_median'] <= r[
+            's_per_iter_max']
+        assert r['data'] == 'synthetic' and r['data_time_s'] is None
+        assert r['mem_metric'] == 'rss_sampled_process'
+        assert r['peak_mem_mb'] > 0
+    by_key = {r['key']: r for r in lines}
+    assert by_key['clip-only:none']['ratio_to_clip_only'] == 1.0
+    assert by_key['test:none']['ratio_to_clip_only'] == pytest.approx(
+        by_key['test:none']['s_per_iter'] /
+        by_key['clip-only:none']['s_per_iter'])
+    assert by_key['test:none']['time_ratio_to_baseline'] == 1.0
+
+
+def test_bf16_variant_and_views(tmp_path):
+    cfg = write_config(tmp_path)
+    results = benchmark.main([
+        cfg, '--device', 'cpu', '--threads', '1', '--iters', '1', '--warmup',
+        '0', '--num-clips', '3', '--order', 'sequential', '--modes',
+        'train:bf16,test:bf16@ref,clip-only:bf16', '--variant', 'ref',
+        'model.backbone.subsample_before_embedding=False',
+        'model.backbone.fused_attention=False'
+    ])
+    by_key = {r['key']: r for r in results}
+    assert set(by_key) == {'train:bf16', 'test:bf16@ref', 'clip-only:bf16'}
+    assert by_key['test:bf16@ref']['variant'] == 'ref'
+    assert by_key['test:bf16@ref']['clips_per_iter'] == 3
+    # falls back to the clip-only mode of the base model with the same amp
+    assert by_key['test:bf16@ref']['ratio_to_clip_only'] is not None
+    assert by_key['train:bf16']['time_ratio_to_baseline'] is None
+
+
+def test_compile_path_runs(tmp_path):
+    cfg = write_config(tmp_path)
+    results = benchmark.main([
+        cfg, '--device', 'cpu', '--threads', '1', '--iters', '1', '--warmup',
+        '1', '--modes', 'test,clip-only', '--compile', '--compile-backend',
+        'eager'
+    ])
+    assert all(r['compile'] for r in results)
+
+
+def test_fp16_on_cpu_and_unknown_baseline_raise(tmp_path):
+    cfg = write_config(tmp_path)
+    with pytest.raises(ValueError, match='fp16 autocast is not supported'):
+        benchmark.main([cfg, '--device', 'cpu', '--modes', 'test:fp16'])
+    with pytest.raises(ValueError, match='--baseline'):
+        benchmark.main([
+            cfg, '--device', 'cpu', '--iters', '1', '--warmup', '0',
+            '--baseline', 'train:bf16'
+        ])
+
+
+def test_train_iteration_is_an_optimizer_step(tmp_path):
+    cfg = Config.fromfile(write_config(tmp_path))
+    init_default_scope('mmaction')
+    model = MODELS.build(cfg.model)
+    wrapper = build_optim_wrapper(
+        model, benchmark.optim_wrapper_cfg(cfg, 'none', torch.device('cpu')))
+    spec = benchmark.ModeSpec('train', 'none')
+    batch = benchmark.synthetic_batch((3, 8, 32, 32), 2, 1, NUM_CLASSES,
+                                      torch.device('cpu'),
+                                      torch.Generator().manual_seed(0))
+    runner = benchmark.ModeRunner(spec, model, model.backbone.spatial_encoder,
+                                  model.backbone, iter([batch]), wrapper,
+                                  torch.device('cpu'))
+    side = model.backbone.input_projs[0].weight
+    tower = model.backbone.spatial_encoder.visual.conv1.weight
+    side0, tower0 = side.detach().clone(), tower.detach().clone()
+    runner.run(timed=True)
+    assert not torch.equal(side, side0)  # the side network trained
+    assert torch.equal(tower, tower0)  # the frozen tower did not
+    assert len(runner.times) == 1 and runner.clips_per_iter == 2
+
+
+def test_optim_wrapper_cfg_types():
+    cfg = Config(
+        dict(
+            optim_wrapper=dict(
+                type='AmpOptimWrapper',
+                loss_scale='dynamic',
+                optimizer=dict(type='SGD', lr=0.1),
+                clip_grad=dict(max_norm=1.0))))
+    cpu = benchmark.optim_wrapper_cfg(cfg, 'bf16', torch.device('cpu'))
+    assert cpu['type'] == 'OptimWrapper' and 'loss_scale' not in cpu
+    assert cpu['optimizer'] == dict(type='SGD', lr=0.1)
+    assert cpu['clip_grad'] == dict(max_norm=1.0)
+    gpu = benchmark.optim_wrapper_cfg(cfg, 'bf16', torch.device('cuda'))
+    assert gpu['type'] == 'AmpOptimWrapper' and gpu['dtype'] == 'bfloat16'
+    default = benchmark.optim_wrapper_cfg(
+        Config(dict()), 'none', torch.device('cpu'))
+    assert default['optimizer']['type'] == 'AdamW'
+
+
+def _write_videos(root, num: int = 2, frames: int = 10) -> str:
+    lines = []
+    for i in range(num):
+        name = f'v{i}.mp4'
+        writer = cv2.VideoWriter(
+            str(root / name), cv2.VideoWriter_fourcc(*'mp4v'), 10, (40, 36))
+        for f in range(frames):
+            img = np.full((36, 40, 3), (25 * f + 60 * i) % 255, np.uint8)
+            writer.write(img)
+        writer.release()
+        lines.append(f'{name} {i % NUM_CLASSES}')
+    ann = root / 'ann.txt'
+    ann.write_text('\n'.join(lines) + '\n')
+    return str(ann)
+
+
+def test_real_data_reports_data_time(tmp_path):
+    ann = _write_videos(tmp_path)
+    pipeline = [
+        dict(type='DecordInit'),
+        dict(
+            type='SampleFrames',
+            clip_len=8,
+            frame_interval=1,
+            num_clips=1,
+            test_mode=True),
+        dict(type='DecordDecode'),
+        dict(type='Resize', scale=(32, 32), keep_ratio=False),
+        dict(type='FormatShape', input_format='NCTHW'),
+        dict(type='PackActionInputs'),
+    ]
+    loader = dict(
+        batch_size=1,
+        num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=dict(
+            type='VideoDataset',
+            ann_file=ann,
+            data_prefix=dict(video=str(tmp_path)),
+            pipeline=pipeline))
+    extra = (f'train_dataloader = {loader!r}\n'
+             f'test_dataloader = {loader!r}\n')
+    cfg = write_config(tmp_path, extra)
+    results = benchmark.main([
+        cfg, '--device', 'cpu', '--threads', '1', '--iters', '2', '--warmup',
+        '1', '--batch-size', '2', '--real-data', '--modes', 'train,test'
+    ])
+    for r in results:
+        assert r['data'] == 'real'
+        assert r['data_time_s'] > 0
+        assert r['clips_per_iter'] == 2
+
+
+def test_real_data_without_loader_raises(tmp_path):
+    cfg = write_config(tmp_path)
+    with pytest.raises(ValueError, match='needs test_dataloader'):
+        benchmark.main([cfg, '--device', 'cpu', '--real-data'])
+
+
+def test_isolate_runs_a_mode_in_a_subprocess(tmp_path, capsys):
+    cfg = write_config(tmp_path)
+    results = benchmark.main([
+        cfg, '--device', 'cpu', '--threads', '1', '--iters', '1', '--warmup',
+        '0', '--modes', 'clip-only', '--isolate'
+    ])
+    assert [r['key'] for r in results] == ['clip-only:none']
+    assert set(results[0]) == EXPECTED_KEYS
+    assert json_lines(capsys.readouterr().out) == results
