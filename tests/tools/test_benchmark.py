@@ -148,11 +148,13 @@ def test_bad_arguments_exit():
 # ------------------------------------------------------------- running
 def test_train_test_clip_only_json_lines(tmp_path, capsys):
     cfg = write_config(tmp_path)
+    threads = torch.get_num_threads()
     results = benchmark.main([
         cfg, '--device', 'cpu', '--threads', '1', '--iters', '2', '--warmup',
         '1', '--batch-size', '2', '--modes', 'train,test,clip-only',
         '--baseline', 'test:none'
     ])
+    assert torch.get_num_threads() == threads  # restored
     lines = json_lines(capsys.readouterr().out)
     assert lines == json.loads(json.dumps(results))
     assert [r['key']
