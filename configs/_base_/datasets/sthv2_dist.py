@@ -1,15 +1,11 @@
 # Something-Something V2 with the DiST recipe (official
-# configs/projects/dist/ssv2/*, §3 of the reconstruction): T_t frames sampled
-# over the whole video (one per segment), RandomResizedCrop area (0.4, 1)
-# aspect (0.75, 1.333) -> 224, NO plain flip but a flip (p=0.5) that swaps the
-# left/right label pairs 86/87, 93/94, 166/167, random grayscale p=0.2; test
-# = 3 temporal views x 1 centre crop at 224 (short side 224). MMAction2's
-# layout and lists (tools/data/sthv2, videos); see docs/data_preparation.md.
-#
-# Leaf configs that change the frame count re-set ``clip_len`` in the three
-# pipelines (see docs/data_preparation.md, "Overriding the frame count").
-# VideoDataset that skips (and reports) undecodable videos instead of stopping
-dataset_type = 'DiSTRobustVideoDataset'
+# configs/projects/dist/ssv2/*): the pipelines, loaders and evaluators of
+# kinetics400_dist.py, except that the plain horizontal flip is replaced by a
+# flip (p=0.5) that swaps the left/right label pairs 86/87, 93/94, 166/167.
+# MMAction2's layout and lists (tools/data/sthv2, videos); see
+# docs/data_preparation.md.
+_base_ = ['./kinetics400_dist.py']
+
 data_root = 'data/sthv2/videos'
 data_root_val = 'data/sthv2/videos'
 ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'
@@ -19,18 +15,7 @@ ann_file_test = 'data/sthv2/sthv2_val_list_videos.txt'
 num_classes = 174
 # class names in label-id order, for the text classifier (DiSTTextHead)
 class_names = 'projects/dist/label_maps/sthv2.txt'
-
-num_frames = 16  # T_t: frames of the temporal stream (CLIP sees T_t / 2)
-num_test_views = 3  # official test: 3 temporal views x 1 centre crop
-input_size = 224
-# per-GPU batch sizes; 8 GPUs x 32 = 256 clips per step (see the schedule)
-train_batch_size = 32
-val_batch_size = 16
-test_batch_size = 4
-num_workers = 8
-
-# Mixup (alpha 0.8) or CutMix (alpha 1.0), one of them on every batch, 50/50
-# (probs=None picks evenly). Used as the data preprocessor's ``blending``.
+# Mixup / CutMix targets need this dataset's class count
 blending = dict(
     type='RandomBatchAugment',
     augments=[
@@ -38,89 +23,21 @@ blending = dict(
         dict(type='CutmixBlending', alpha=1.0, num_classes=num_classes)
     ])
 
-file_client_args = dict(io_backend='disk')
-train_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(type='UniformSample', clip_len=num_frames, num_clips=1),
-    dict(type='DecordDecode'),
-    dict(
-        type='RandomResizedCrop',
-        area_range=(0.4, 1.0),
-        aspect_ratio_range=(0.75, 1.333)),
-    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
-    # mirror the clip with p=0.5 and swap "left to right" <-> "right to left"
-    dict(
-        type='DiSTLabelSwapFlip',
-        label_pairs=((86, 87), (93, 94), (166, 167)),
-        flip_ratio=0.5,
-        num_classes=num_classes),
-    dict(type='TorchVisionWrapper', op='RandomGrayscale', p=0.2),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
-val_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(
-        type='DiSTSegmentSample',
-        clip_len=num_frames,
-        num_clips=1,
-        test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, input_size)),
-    dict(type='CenterCrop', crop_size=input_size),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
-test_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(
-        type='DiSTSegmentSample',
-        clip_len=num_frames,
-        num_clips=num_test_views,
-        test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, input_size)),
-    dict(type='CenterCrop', crop_size=input_size),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
-
+# mirror the clip with p=0.5 and swap "left to right" <-> "right to left"
+train_pipeline = _base_.train_pipeline
+flip_index = [p.type for p in train_pipeline].index('Flip')
+train_pipeline[flip_index] = dict(
+    type='DiSTLabelSwapFlip',
+    label_pairs=((86, 87), (93, 94), (166, 167)),
+    flip_ratio=0.5,
+    num_classes=num_classes)
 train_dataloader = dict(
-    batch_size=train_batch_size,
-    num_workers=num_workers,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=val_batch_size,
-    num_workers=num_workers,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_val,
-        data_prefix=dict(video=data_root_val),
-        pipeline=val_pipeline,
-        test_mode=True))
+    dataset=dict(ann_file=ann_file_val, data_prefix=dict(video=data_root_val)))
 test_dataloader = dict(
-    batch_size=test_batch_size,
-    num_workers=num_workers,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_test,
-        data_prefix=dict(video=data_root_val),
-        pipeline=test_pipeline,
-        test_mode=True))
-
-# top-1 / top-5 and mean class accuracy
-val_evaluator = dict(
-    type='AccMetric',
-    metric_list=('top_k_accuracy', 'mean_class_accuracy'),
-    metric_options=dict(top_k_accuracy=dict(topk=(1, 5))))
-test_evaluator = val_evaluator
+        ann_file=ann_file_test, data_prefix=dict(video=data_root_val)))
