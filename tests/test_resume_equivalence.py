@@ -25,12 +25,11 @@ MMEngine checkpoint (message hub, optimizer and scheduler states).
 import os
 import os.path as osp
 
-import cv2
-import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
+from tests.video_utils import write_video_list
 
 REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(os.sep, 1)[0]
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
@@ -62,21 +61,7 @@ class RecordOrder(Hook):
 
 def write_videos(root: str, num: int = 8) -> str:
     """Write ``num`` tiny random clips (12 frames) and their list."""
-    os.makedirs(root, exist_ok=True)
-    lines = []
-    for i in range(num):
-        rng = np.random.default_rng(i)
-        writer = cv2.VideoWriter(
-            osp.join(root, f'c{i}.mp4'), cv2.VideoWriter_fourcc(*'mp4v'), 8,
-            (32, 32))
-        for _ in range(12):
-            writer.write(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-        writer.release()
-        lines.append(f'c{i}.mp4 {i % len(CLASS_NAMES)}')
-    ann = osp.join(root, 'train.txt')
-    with open(ann, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    return ann
+    return write_video_list(root, num, len(CLASS_NAMES), 'train.txt')
 
 
 def make_runner(work_dir: str,

@@ -4,7 +4,6 @@ import copy
 import os
 import os.path as osp
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -16,6 +15,7 @@ from projects.dist.datasets import robust_video_dataset as rvd
 from projects.dist.datasets.robust_video_dataset import (
     AnnotationListError, BrokenVideoError, DiSTRobustVideoDataset,
     read_annotation_list)
+from tests.video_utils import write_random_video
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
@@ -47,16 +47,6 @@ def load_check_videos():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def write_video(path: str, seed: int, num_frames: int = 10) -> None:
-    """Write a tiny 32x32 mp4v clip of random frames."""
-    rng = np.random.default_rng(seed)
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 8,
-                             (32, 32))
-    for _ in range(num_frames):
-        writer.write(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-    writer.release()
 
 
 def corrupt(path: str, kind: str) -> None:
@@ -91,7 +81,7 @@ def make_videos(root: str, num: int, broken: dict) -> tuple:
     lines, bad = [], []
     for i in range(num):
         name = f'clip_{i:03d}.mp4'
-        write_video(osp.join(root, name), seed=i)
+        write_random_video(osp.join(root, name), seed=i, num_frames=10)
         lines.append(f'{name} {i % len(CLASS_NAMES)}')
         if i in broken:
             corrupt(osp.join(root, name), broken[i])

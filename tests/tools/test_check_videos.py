@@ -5,9 +5,8 @@ import os.path as osp
 import runpy
 import sys
 
-import cv2
-import numpy as np
 import pytest
+from tests.video_utils import write_random_video
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'misc', 'check_videos.py')
@@ -21,16 +20,6 @@ def load_tool():
     return module
 
 
-def write_video(path: str, seed: int) -> None:
-    """Write a tiny 10-frame 32x32 mp4v clip."""
-    rng = np.random.default_rng(seed)
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 8,
-                             (32, 32))
-    for _ in range(10):
-        writer.write(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-    writer.release()
-
-
 @pytest.fixture
 def listing(tmp_path):
     """Eight listed clips, four of them unreadable in different ways."""
@@ -38,7 +27,7 @@ def listing(tmp_path):
     (root / 'sub dir').mkdir(parents=True)
     names = [f'v{i}.mp4' for i in range(6)] + ['sub dir/a b.mp4', 'gone.mp4']
     for i, name in enumerate(names[:-1]):
-        write_video(str(root / name), i)
+        write_random_video(str(root / name), i, num_frames=10)
     data = (root / 'v1.mp4').read_bytes()
     (root / 'v1.mp4').write_bytes(data[:len(data) * 9 // 10])  # truncated
     (root / 'v3.mp4').write_bytes(b'')  # empty

@@ -3,35 +3,14 @@ tiny data swapped in through --cfg-options: ``bash tools/dist_train.sh
 configs/dist_vitb_k400.py 2 --cfg-options ...`` trains two gloo ranks on CPU
 and validates."""
 import json
-import os.path as osp
 
-import cv2
-import numpy as np
 
 from .test_train_test_tools import REPO_ROOT, _free_port, _run
+from tests.video_utils import write_video_list
 
 TINY_ARCH = dict(embed_dim=16, image_size=32, patch_size=16, width=32,
                  layers=2, heads=2, text_width=16, text_heads=2,
                  text_layers=1)
-
-
-def write_videos(root: str, num: int) -> str:
-    """``num`` random 12-frame 40x32 mp4 videos and their annotation list."""
-    rng = np.random.default_rng(0)
-    lines = []
-    for i in range(num):
-        name = f'v{i}.mp4'
-        writer = cv2.VideoWriter(
-            osp.join(root, name), cv2.VideoWriter_fourcc(*'mp4v'), 10,
-            (40, 32))
-        for _ in range(12):
-            writer.write(rng.integers(0, 255, (32, 40, 3), dtype=np.uint8))
-        writer.release()
-        lines.append(f'{name} {i % 4}')
-    ann = osp.join(root, 'list.txt')
-    with open(ann, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    return ann
 
 
 def tiny_options(ann: str, root: str) -> list:
@@ -72,7 +51,7 @@ def tiny_options(ann: str, root: str) -> list:
 def test_dist_train_headline_config_two_ranks(tmp_path):
     data = tmp_path / 'videos'
     data.mkdir()
-    ann = write_videos(str(data), 8)
+    ann = write_video_list(str(data), 8, 4, size=(40, 32))
     work = tmp_path / 'work'
     _run(['bash', 'tools/dist_train.sh', 'configs/dist_vitb_k400.py', '2',
           '--work-dir', str(work), '--cfg-options'] +

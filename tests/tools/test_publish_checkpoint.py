@@ -10,7 +10,6 @@ import os
 import os.path as osp
 import pickle
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -18,6 +17,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner, load_checkpoint
 
 from mmaction.registry import MODELS
+from tests.video_utils import write_video_list
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
@@ -44,19 +44,7 @@ def safe_loading_only(monkeypatch) -> None:
 
 def tiny_cfg(work_dir: str, root: str) -> Config:
     """The tiny DiST with a 4-clip train/test list under ``root``."""
-    os.makedirs(root, exist_ok=True)
-    lines = []
-    for i in range(4):
-        rng = np.random.default_rng(i)
-        writer = cv2.VideoWriter(
-            osp.join(root, f'c{i}.mp4'), cv2.VideoWriter_fourcc(*'mp4v'), 8,
-            (32, 32))
-        for _ in range(8):
-            writer.write(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
-        writer.release()
-        lines.append(f'c{i}.mp4 {i}')
-    with open(osp.join(root, 'list.txt'), 'w') as f:
-        f.write('\n'.join(lines) + '\n')
+    write_video_list(root, 4, 4, num_frames=8)
     pipeline = [
         dict(type='DecordInit'),
         dict(type='UniformSample', clip_len=8, num_clips=1, test_mode=True),
