@@ -72,7 +72,8 @@ EXPECTED_KEYS = {
     'iters', 'warmup', 's_per_iter', 's_per_iter_median', 's_per_iter_min',
     's_per_iter_max', 'clips_per_s', 'cpu_s_per_iter', 'data_time_s',
     'peak_mem_mb', 'mem_metric', 'process_peak_rss_mb', 'loadavg_1min',
-    'torch', 'ratio_to_clip_only', 'time_ratio_to_baseline'
+    'torch', 'ratio_to_clip_only', 'time_ratio_to_baseline', 'iter_times',
+    'ratio_to_clip_only_paired', 'time_ratio_to_baseline_paired'
 }
 
 
@@ -175,6 +176,12 @@ def test_train_test_clip_only_json_lines(tmp_path, capsys):
         by_key['test:none']['s_per_iter'] /
         by_key['clip-only:none']['s_per_iter'])
     assert by_key['test:none']['time_ratio_to_baseline'] == 1.0
+    # paired: median over rounds of (test time / clip-only time)
+    test_t = by_key['test:none']['iter_times']
+    clip_t = by_key['clip-only:none']['iter_times']
+    assert len(test_t) == len(clip_t) == 2
+    assert by_key['test:none']['ratio_to_clip_only_paired'] == pytest.approx(
+        (test_t[0] / clip_t[0] + test_t[1] / clip_t[1]) / 2, rel=1e-4)
 
 
 def test_bf16_variant_and_views(tmp_path):
@@ -193,6 +200,8 @@ def test_bf16_variant_and_views(tmp_path):
     # falls back to the clip-only mode of the base model with the same amp
     assert by_key['test:bf16@ref']['ratio_to_clip_only'] is not None
     assert by_key['train:bf16']['time_ratio_to_baseline'] is None
+    # sequential rounds are not paired
+    assert by_key['test:bf16@ref']['ratio_to_clip_only_paired'] is None
 
 
 def test_compile_path_runs(tmp_path):
@@ -324,4 +333,6 @@ def test_isolate_runs_a_mode_in_a_subprocess(tmp_path, capsys):
     ])
     assert [r['key'] for r in results] == ['clip-only:none']
     assert set(results[0]) == EXPECTED_KEYS
+    assert results[0]['order'] == 'isolated'
+    assert results[0]['ratio_to_clip_only_paired'] is None
     assert json_lines(capsys.readouterr().out) == results

@@ -661,6 +661,7 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
             s_per_iter_median=statistics.median(runner.times),
             s_per_iter_min=min(runner.times),
             s_per_iter_max=max(runner.times),
+            iter_times=[round(t, 6) for t in runner.times],
             clips_per_s=runner.clips_per_iter / mean,
             cpu_s_per_iter=statistics.fmean(runner.cpu_times),
             data_time_s=(statistics.fmean(runner.data_times)
@@ -675,11 +676,23 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
     return results
 
 
+def _paired_median(times: Sequence[float], ref: Sequence[float],
+                   paired: bool) -> Optional[float]:
+    """Median of per-round time ratios, None unless rounds were paired."""
+    if not paired or len(times) != len(ref):
+        return None
+    return statistics.median(t / r for t, r in zip(times, ref))
+
+
 def _add_ratios(results: List[dict], baseline: Optional[str]) -> None:
-    """Add ``ratio_to_clip_only`` and ``time_ratio_to_baseline`` in place.
+    """Add the ratio fields in place.
 
     ``ratio_to_clip_only`` divides a mode's s/iter by that of the clip-only
-    mode with the same amp and variant (else the same amp, no variant).
+    mode with the same amp and variant (else the same amp, no variant);
+    ``time_ratio_to_baseline`` by that of ``baseline``. The ``*_paired``
+    variants are medians of the per-round ratios (iteration i of one mode
+    against iteration i of the other), defined for interleaved runs only,
+    where they cancel most of a slowly changing machine load.
     """
     by_key = {r['key']: r for r in results}
     if baseline is not None and baseline not in by_key:
@@ -692,11 +705,18 @@ def _add_ratios(results: List[dict], baseline: Optional[str]) -> None:
             if key in by_key:
                 ref = by_key[key]
                 break
+        paired = r['order'] == 'interleave'
         r['ratio_to_clip_only'] = (
             r['s_per_iter'] / ref['s_per_iter'] if ref is not None else None)
+        r['ratio_to_clip_only_paired'] = (
+            _paired_median(r['iter_times'], ref['iter_times'], paired)
+            if ref is not None else None)
+        base = by_key[baseline] if baseline is not None else None
         r['time_ratio_to_baseline'] = (
-            r['s_per_iter'] /
-            by_key[baseline]['s_per_iter'] if baseline is not None else None)
+            r['s_per_iter'] / base['s_per_iter'] if base is not None else None)
+        r['time_ratio_to_baseline_paired'] = (
+            _paired_median(r['iter_times'], base['iter_times'], paired)
+            if base is not None else None)
 
 
 def _child_argv(argv: Sequence[str]) -> List[str]:
@@ -745,7 +765,9 @@ def run_isolated(args: argparse.Namespace, argv: Sequence[str]) -> List[dict]:
             raise RuntimeError(f'mode {spec.key} failed (exit '
                                f'{proc.returncode}):\n{proc.stderr[-4000:]}')
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('{')]
-        results.append(json.loads(lines[-1]))
+        result = json.loads(lines[-1])
+        result['order'] = 'isolated'  # one process per mode: no pairing
+        results.append(result)
     _add_ratios(results, args.baseline)
     return results
 
