@@ -4,7 +4,8 @@ Image-to-Video Transfer Learning (Qing et al., ICCV 2023), for MMAction2.
 Importing this package registers DiST's models, datasets, transforms and hooks
 into MMAction2's registries. Configs load it with::
 
-    custom_imports = dict(imports=['projects.dist'], allow_failed_imports=False)
+    custom_imports = dict(
+        imports=['projects.dist'], allow_failed_imports=False)
 """
 from .compat import apply_all as _apply_compat_fixes
 

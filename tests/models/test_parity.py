@@ -55,7 +55,9 @@ def capture(model, video):
     def in_hook(name, fn=lambda i: i[0]):
         return lambda m, i, o: rec.setdefault(name, []).append(fn(i))
 
-    lnd = lambda t: t.transpose(0, 1)  # (B*Ts, L, C) -> (L, B*Ts, C)
+    def lnd(t):  # (B*Ts, L, C) -> (L, B*Ts, C), the official layout
+        return t.transpose(0, 1)
+
     hooks = [
         bb.temporal_stem.register_forward_hook(out_hook('temporal_stem_out')),
         bb.aggregator.register_forward_hook(

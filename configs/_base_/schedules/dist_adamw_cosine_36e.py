@@ -38,8 +38,9 @@ test_cfg = dict(type='TestLoop')
 
 # Frozen CLIP parameters (requires_grad=False) never reach the optimizer:
 # DiSTOptimWrapperConstructor skips the frozen towers (one log line instead
-# of MMEngine's warning per frozen tensor). No weight decay on 1-D tensors (biases, LayerNorm) and on the DiST
-# tokens/embeddings/queries, which are >1-D, matched by name below.
+# of MMEngine's warning per frozen tensor). No weight decay on 1-D tensors
+# (biases, LayerNorm) and on the DiST tokens/embeddings/queries, which are
+# >1-D, matched by name below.
 optim_wrapper = dict(
     type='OptimWrapper',
     constructor='DiSTOptimWrapperConstructor',

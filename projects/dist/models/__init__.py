@@ -1,5 +1,5 @@
 """DiST models; importing registers them in ``mmaction.registry.MODELS``."""
-from .backbones import *  # noqa: F401,F403
-from .heads import *  # noqa: F401,F403
+from .backbones import DiST, DiSTCLIPVisual
+from .heads import DiSTCLIPText, DiSTTextHead
 
 __all__ = ['DiST', 'DiSTCLIPText', 'DiSTCLIPVisual', 'DiSTTextHead']

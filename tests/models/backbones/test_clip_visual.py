@@ -60,15 +60,18 @@ def test_key_mismatch_names_the_keys(tmp_path):
     state['visual.extra'] = torch.zeros(1)
     torch.save(state, path)
     enc = DiSTCLIPVisual(arch=TINY_CLIP, pretrained=path)
-    with pytest.raises(KeyError, match=r"missing keys \(1\) \['ln_pre.bias'\].*"
-                       r"unexpected keys \(1\) \['extra'\]"):
+    with pytest.raises(
+            KeyError,
+            match=r"missing keys \(1\) \['ln_pre.bias'\].*"
+            r"unexpected keys \(1\) \['extra'\]"):
         enc.init_weights()
 
 
 def test_wrong_architecture_names_shapes(tmp_path):
     path, _ = make_clip_file(tmp_path, 'state_dict')
     arch = dict(TINY_CLIP, width=64)
-    with pytest.raises(KeyError, match=r'shape mismatch \(44\) class_embedding: '
+    with pytest.raises(KeyError,
+                       match=r'shape mismatch \(44\) class_embedding: '
                        r'file \(32,\) vs model \(64,\)'):
         DiSTCLIPVisual(arch=arch, pretrained=path).init_weights()
 

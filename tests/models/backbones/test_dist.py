@@ -31,7 +31,8 @@ def test_output_shape(overrides, batch):
 def test_unselected_trailing_blocks_are_not_run():
     model = build(selected_layers=(0, ))
     calls = []
-    for i, blk in enumerate(model.spatial_encoder.visual.transformer.resblocks):
+    blocks = model.spatial_encoder.visual.transformer.resblocks
+    for i, blk in enumerate(blocks):
         blk.register_forward_hook(lambda m, i_, o, i=i: calls.append(i))
     model(torch.randn(1, 3, 4, 32, 32))
     assert calls == [0]

@@ -1,4 +1,4 @@
-"""Frozen CLIP image tower that returns the residual stream of chosen blocks."""
+"""Frozen CLIP image tower returning the residual stream of chosen blocks."""
 from contextlib import nullcontext
 from typing import List, Optional, Sequence, Union
 

@@ -66,7 +66,8 @@ class AdaPoolingLayer(BaseModule):
         if ts != self.positional_embedding.shape[1]:
             raise ValueError(
                 f'got {ts} spatial frames per video but the ada-pooling '
-                f'positional embedding has {self.positional_embedding.shape[1]}')
+                'positional embedding has '
+                f'{self.positional_embedding.shape[1]}')
         u = s.view(b, ts, -1) + self.positional_embedding.to(s.dtype)
         v = video_query + self.temporal_attn(video_query, u)
         v = v + self.temporal_mlp(self.temporal_norm(v))

@@ -119,5 +119,3 @@ class TemporalToIntegration(BaseModule):
         cls = self.cls_token.to(y.dtype).expand(b, -1, -1, -1)
         cls = cls.reshape(b * ts, 1, c)  # (B*Ts, 1, C_i)
         return torch.cat([cls, y], dim=1)
-
-
