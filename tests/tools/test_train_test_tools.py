@@ -1,6 +1,7 @@
 """End-to-end tests of tools/train.py, tools/test.py and the dist_*.sh
-launchers, run as a user runs them (subprocesses, CPU, gloo for 2 ranks),
-plus fast in-process tests of their argument handling."""
+launchers on the tiny DiST config, run as a user runs them (subprocesses, on
+the CPU, gloo for 2 ranks), plus fast in-process tests of their argument
+handling."""
 import importlib.util
 import os
 import os.path as osp
@@ -12,60 +13,26 @@ import subprocess
 import sys
 from types import ModuleType
 
-import cv2
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(REPO_ROOT, 'tools')
-NUM_VIDEOS = 4
-
-TINY_CONFIG = """
-_base_ = ['mmaction::_base_/default_runtime.py']
-custom_imports = dict(imports=['projects.dist'], allow_failed_imports=False)
-
-model = dict(
-    type='Recognizer3D',
-    backbone=dict(
-        type='ResNet3d', depth=18, base_channels=4, pretrained=None,
-        pretrained2d=False, inflate=(0, 0, 1, 1), norm_eval=False),
-    cls_head=dict(
-        type='I3DHead', num_classes=2, in_channels=32,
-        average_clips='prob'),
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3,
-        format_shape='NCTHW'))
-
-pipeline = [
-    dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=4, frame_interval=1, num_clips=1,
-         test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(32, 32), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
+CONFIG = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic.py')
+# Keep the runs small: 2 training videos per class, 1 for val and test. All
+# three datasets describe the same generated folder, so they must agree.
+NUM_PER_CLASS = dict(train=2, val=1, test=1)
+OVERRIDES = [
+    'train_cfg.max_epochs=1',
+    # the config's class-name file is relative to the repository root
+    'model.cls_head.class_names=' + osp.join(
+        REPO_ROOT, 'projects', 'dist', 'label_maps', 'synthetic_motion.txt'),
+] + [
+    f'{loader}_dataloader.dataset.num_per_class.{split}={num}'
+    for loader in ('train', 'val', 'test')
+    for split, num in NUM_PER_CLASS.items()
 ]
-dataset = dict(type='VideoDataset', ann_file='{ann}',
-               data_prefix=dict(video='{root}'), pipeline=pipeline)
-train_dataloader = dict(
-    batch_size=2, num_workers=0, dataset=dataset,
-    sampler=dict(type='DefaultSampler', shuffle=True))
-val_dataloader = dict(
-    batch_size=2, num_workers=0, dataset=dataset,
-    sampler=dict(type='DefaultSampler', shuffle=False))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='AccMetric')
-test_evaluator = val_evaluator
-
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1, val_interval=1)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9))
-auto_scale_lr = dict(enable=False, base_batch_size=4)
-default_hooks = dict(logger=dict(interval=1))
-"""
 
 
 def _load_tool(name: str) -> ModuleType:
@@ -88,6 +55,7 @@ def load_tool(monkeypatch):
 
 
 def _free_port() -> int:
+    """A TCP port that is free now, for torchrun's rendezvous."""
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
@@ -101,7 +69,11 @@ def _run(cmd: list, cwd: str, **env) -> subprocess.CompletedProcess:
     full_env.pop('PYTHONPATH', None)
     full_env.update(env)
     proc = subprocess.run(
-        cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
+        cmd,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
         timeout=300)
     assert proc.returncode == 0, (
         f'{cmd} exited with {proc.returncode}\n--- stdout\n'
@@ -109,65 +81,54 @@ def _run(cmd: list, cwd: str, **env) -> subprocess.CompletedProcess:
     return proc
 
 
-def _write_video(path: str, seed: int) -> None:
-    """An 8-frame 32x24 mp4v clip of random noise."""
-    rng = np.random.default_rng(seed)
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 8,
-                             (32, 24))
-    for _ in range(8):
-        writer.write(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
-    writer.release()
+@pytest.fixture(scope='module')
+def run_dir(tmp_path_factory) -> str:
+    """Working directory of the tool runs: the config's relative data_root
+    (data/synthetic_motion) is generated there once and shared."""
+    return str(tmp_path_factory.mktemp('runs'))
 
 
 @pytest.fixture(scope='module')
-def tiny_config(tmp_path_factory) -> str:
-    """Path of a tiny Recognizer3D config over 4 tiny videos."""
-    root = tmp_path_factory.mktemp('tiny_data')
-    lines = []
-    for i in range(NUM_VIDEOS):
-        _write_video(str(root / f'vid{i}.mp4'), seed=i)
-        lines.append(f'vid{i}.mp4 {i % 2}')
-    (root / 'ann.txt').write_text('\n'.join(lines) + '\n')
-    cfg_path = root / 'tiny_recognizer.py'
-    cfg_path.write_text(
-        TINY_CONFIG.replace('{ann}', str(root / 'ann.txt')).replace(
-            '{root}', str(root)))
-    return str(cfg_path)
+def num_classes() -> int:
+    """Number of classes of the tiny config."""
+    return Config.fromfile(CONFIG).num_classes
 
 
 @pytest.fixture(scope='module')
-def dist_work_dir(tiny_config, tmp_path_factory) -> str:
+def dist_work_dir(run_dir, tmp_path_factory) -> str:
     """Work dir of a 2-rank ``tools/dist_train.sh`` run (one epoch)."""
     work_dir = str(tmp_path_factory.mktemp('dist_train'))
-    proc = _run([
-        'bash', osp.join(TOOLS, 'dist_train.sh'), tiny_config, '2',
-        '--work-dir', work_dir, '--seed', '0'
-    ], cwd=work_dir, PORT=str(_free_port()))
-    assert "dist_cfg: {'backend': 'gloo'}" in proc.stdout + proc.stderr
+    cmd = [
+        'bash',
+        osp.join(TOOLS, 'dist_train.sh'), CONFIG, '2', '--work-dir', work_dir,
+        '--cfg-options', *OVERRIDES
+    ]
+    _run(cmd, cwd=run_dir, PORT=str(_free_port()))
     return work_dir
 
 
-def test_train_py_one_epoch(tiny_config, tmp_path):
+def test_train_py_one_epoch(run_dir, tmp_path):
     work_dir = tmp_path / 'work'
-    # Runs from a foreign directory with no PYTHONPATH: train.py must find
-    # the repository (projects.dist) itself.
-    _run([
+    # As a user runs it: from a folder outside the repository, with no
+    # PYTHONPATH set.
+    cmd = [
         sys.executable,
-        osp.join(TOOLS, 'train.py'), tiny_config, '--work-dir',
-        str(work_dir), '--seed', '0', '--deterministic'
-    ], cwd=str(tmp_path))
+        osp.join(TOOLS, 'train.py'), CONFIG, '--work-dir',
+        str(work_dir), '--cfg-options', *OVERRIDES
+    ]
+    _run(cmd, cwd=run_dir)
     assert (work_dir / 'epoch_1.pth').is_file()
-    assert (work_dir / 'last_checkpoint').read_text().strip().endswith(
-        'epoch_1.pth')
+    assert (work_dir /
+            'last_checkpoint').read_text().strip().endswith('epoch_1.pth')
 
 
 def test_dist_train_two_ranks(dist_work_dir):
     ckpt = torch.load(
-        osp.join(dist_work_dir, 'epoch_1.pth'), map_location='cpu',
+        osp.join(dist_work_dir, 'epoch_1.pth'),
+        map_location='cpu',
         weights_only=False)
     assert ckpt['meta']['epoch'] == 1
-    # 4 videos, batch 2 per rank, 2 ranks: one iteration per epoch.
-    assert ckpt['meta']['iter'] == 1
+    assert any(k.startswith('backbone.') for k in ckpt['state_dict'])
     logs = [
         osp.join(d, f) for d, _, fs in os.walk(dist_work_dir) for f in fs
         if f.endswith('.log')
@@ -175,43 +136,50 @@ def test_dist_train_two_ranks(dist_work_dir):
     text = ''.join(open(p).read() for p in logs)
     assert 'Distributed training: True' in text
     assert 'GPU number: 2' in text  # MMEngine's name for the world size
+    assert "dist_cfg: {'backend': 'gloo'}" in text
 
 
-def test_test_py_on_dist_checkpoint(tiny_config, dist_work_dir, tmp_path):
+def test_test_py_on_dist_checkpoint(run_dir, dist_work_dir, num_classes,
+                                    tmp_path):
     dump = tmp_path / 'preds.pkl'
-    proc = _run([
+    cmd = [
         sys.executable,
-        osp.join(TOOLS, 'test.py'), tiny_config,
+        osp.join(TOOLS, 'test.py'), CONFIG,
         osp.join(dist_work_dir, 'epoch_1.pth'), '--work-dir',
         str(tmp_path / 'work'), '--dump',
-        str(dump)
-    ], cwd=str(tmp_path))
-    assert 'acc/top1' in proc.stdout + proc.stderr
+        str(dump), '--cfg-options', *OVERRIDES
+    ]
+    proc = _run(cmd, cwd=run_dir)
+    assert re.search(r'acc/top1: \d', proc.stdout + proc.stderr)
     with open(dump, 'rb') as f:
         preds = pickle.load(f)
-    assert len(preds) == NUM_VIDEOS
-    assert preds[0]['pred_score'].shape == (2, )
+    assert len(preds) == NUM_PER_CLASS['test'] * num_classes
+    assert preds[0]['pred_score'].shape == (num_classes, )
 
 
-def test_dist_test_sh_on_dist_checkpoint(tiny_config, dist_work_dir,
-                                         tmp_path):
-    proc = _run([
-        'bash', osp.join(TOOLS, 'dist_test.sh'), tiny_config,
+def test_dist_test_sh_on_dist_checkpoint(run_dir, dist_work_dir, tmp_path):
+    cmd = [
+        'bash',
+        osp.join(TOOLS, 'dist_test.sh'), CONFIG,
         osp.join(dist_work_dir, 'epoch_1.pth'), '2', '--work-dir',
-        str(tmp_path / 'work')
-    ], cwd=str(tmp_path), PORT=str(_free_port()))
-    assert re.search(r'acc/top1: \d', proc.stdout + proc.stderr)
+        str(tmp_path / 'work'), '--cfg-options', *OVERRIDES
+    ]
+    proc = _run(cmd, cwd=run_dir, PORT=str(_free_port()))
+    out = proc.stdout + proc.stderr
+    assert 'Distributed training: True' in out
+    assert re.search(r'Epoch\(test\).*acc/top1: \d', out)
 
 
-def test_train_py_resume_continues(tiny_config, dist_work_dir, tmp_path):
+def test_train_py_resume_continues(run_dir, dist_work_dir, tmp_path):
     work_dir = tmp_path / 'work'
     shutil.copytree(dist_work_dir, work_dir)
-    proc = _run([
+    cmd = [
         sys.executable,
-        osp.join(TOOLS, 'train.py'), tiny_config, '--work-dir',
-        str(work_dir), '--resume', '--cfg-options',
+        osp.join(TOOLS, 'train.py'), CONFIG, '--work-dir',
+        str(work_dir), '--resume', '--cfg-options', *OVERRIDES,
         'train_cfg.max_epochs=2'
-    ], cwd=str(tmp_path))
+    ]
+    proc = _run(cmd, cwd=run_dir)
     assert 'resumed epoch: 1' in proc.stdout + proc.stderr
     ckpt = torch.load(
         work_dir / 'epoch_2.pth', map_location='cpu', weights_only=False)
@@ -230,44 +198,62 @@ def test_train_parse_args_mmaction_flags(load_tool):
         train.parse_args(['cfg.py', '--launcher', 'torchrun'])
 
 
-def test_train_merge_args(load_tool, tiny_config):
+def test_train_merge_args(load_tool):
     train = load_tool('train')
     cfg = train.merge_args(
-        Config.fromfile(tiny_config),
-        train.parse_args([tiny_config, '--no-validate', '--seed', '7']))
-    assert cfg.work_dir == osp.join('./work_dirs', 'tiny_recognizer')
+        Config.fromfile(CONFIG),
+        train.parse_args([CONFIG, '--no-validate', '--auto-scale-lr']))
+    assert cfg.work_dir == osp.join('./work_dirs', 'dist_tiny_synthetic')
     assert cfg.val_dataloader is None and cfg.val_cfg is None
-    assert cfg.randomness.seed == 7
+    assert cfg.auto_scale_lr.enable is True
     assert cfg.launcher == 'none' and 'model_wrapper_cfg' not in cfg
 
     cfg = train.merge_args(
-        Config.fromfile(tiny_config),
-        train.parse_args([tiny_config, '--resume', 'x.pth']))
+        Config.fromfile(CONFIG),
+        train.parse_args([CONFIG, '--resume', 'x.pth', '--work-dir', 'w']))
     assert cfg.resume is True and cfg.load_from == 'x.pth'
+    assert cfg.work_dir == 'w'
 
 
-def test_train_amp_needs_accelerator(load_tool, tiny_config, monkeypatch):
+def test_train_seed_flags_fill_missing_randomness(load_tool):
     train = load_tool('train')
-    args = train.parse_args([tiny_config, '--amp'])
+    cfg = Config.fromfile(CONFIG)
+    cfg.randomness = None
+    cfg = train.merge_args(
+        cfg, train.parse_args([CONFIG, '--seed', '7', '--diff-rank-seed']))
+    assert cfg.randomness == dict(
+        seed=7, diff_rank_seed=True, deterministic=False)
+
+
+def test_train_auto_scale_lr_needs_config_entry(load_tool):
+    train = load_tool('train')
+    with pytest.raises(SystemExit, match='base_batch_size'):
+        train.merge_args(
+            Config(dict(model=dict(type='Recognizer3D'))),
+            train.parse_args([CONFIG, '--auto-scale-lr']))
+
+
+def test_train_amp_needs_accelerator(load_tool, monkeypatch):
+    train = load_tool('train')
+    args = train.parse_args([CONFIG, '--amp'])
     monkeypatch.setattr(train, 'has_amp_device', lambda: False)
     with pytest.raises(SystemExit, match='--amp needs a GPU'):
-        train.merge_args(Config.fromfile(tiny_config), args)
+        train.merge_args(Config.fromfile(CONFIG), args)
     monkeypatch.setattr(train, 'has_amp_device', lambda: True)
-    cfg = train.merge_args(Config.fromfile(tiny_config), args)
+    cfg = train.merge_args(Config.fromfile(CONFIG), args)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
 
 
 @pytest.mark.parametrize('tool', ['train', 'test'])
-def test_cpu_launcher_uses_gloo_and_cpu_ddp(load_tool, tool, tiny_config,
-                                            monkeypatch):
+def test_cpu_launcher_uses_gloo_and_cpu_ddp(load_tool, tool, monkeypatch):
     module = load_tool(tool)
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    argv = [tiny_config] + (['x.pth'] if tool == 'test' else [])
-    cfg = Config.fromfile(tiny_config)
-    assert cfg.env_cfg.dist_cfg.backend == 'nccl'  # from default_runtime
-    cfg = module.merge_args(cfg,
-                            module.parse_args(argv + ['--launcher', 'pytorch']))
+    argv = [CONFIG] + (['x.pth'] if tool == 'test' else [])
+    argv += ['--launcher', 'pytorch']
+    cfg = Config.fromfile(CONFIG)
+    cfg.env_cfg.dist_cfg.backend = 'nccl'  # as in MMAction2's runtime base
+    cfg = module.merge_args(cfg, module.parse_args(argv))
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
     assert cfg.model_wrapper_cfg == dict(
         type='MMDistributedDataParallel',
@@ -275,39 +261,78 @@ def test_cpu_launcher_uses_gloo_and_cpu_ddp(load_tool, tool, tiny_config,
         broadcast_buffers=False)
 
     # A user's own wrapper settings survive; only device_ids is added.
-    cfg = Config.fromfile(tiny_config)
+    cfg = Config.fromfile(CONFIG)
     cfg.model_wrapper_cfg = dict(broadcast_buffers=True)
     cfg.find_unused_parameters = True
-    cfg = module.merge_args(cfg,
-                            module.parse_args(argv + ['--launcher', 'pytorch']))
-    assert cfg.model_wrapper_cfg.broadcast_buffers is True
-    assert cfg.model_wrapper_cfg.device_ids is None
-    assert 'find_unused_parameters' not in cfg.model_wrapper_cfg
+    cfg = module.merge_args(cfg, module.parse_args(argv))
+    assert cfg.model_wrapper_cfg == dict(
+        type='MMDistributedDataParallel',
+        device_ids=None,
+        broadcast_buffers=True)
 
 
-def test_cpu_launcher_keeps_find_unused_parameters(load_tool, tiny_config,
-                                                   monkeypatch):
+@pytest.mark.parametrize('tool', ['train', 'test'])
+def test_launcher_none_or_cuda_keeps_config(load_tool, tool, monkeypatch):
+    module = load_tool(tool)
+    argv = [CONFIG] + (['x.pth'] if tool == 'test' else [])
+    # Single process: nothing to adapt, even without CUDA.
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    cfg = Config.fromfile(CONFIG)
+    cfg.env_cfg.dist_cfg.backend = 'nccl'
+    cfg = module.merge_args(cfg, module.parse_args(argv))
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'
+    assert 'model_wrapper_cfg' not in cfg
+    # With CUDA, a distributed run keeps MMEngine's GPU defaults.
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    cfg = Config.fromfile(CONFIG)
+    cfg.env_cfg.dist_cfg.backend = 'nccl'
+    cfg = module.merge_args(
+        cfg, module.parse_args(argv + ['--launcher', 'pytorch']))
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'
+    assert 'model_wrapper_cfg' not in cfg
+
+
+def test_cpu_launcher_keeps_find_unused_parameters(load_tool, monkeypatch):
     train = load_tool('train')
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    cfg = Config.fromfile(tiny_config)
+    cfg = Config.fromfile(CONFIG)
     cfg.find_unused_parameters = True
-    cfg = train.merge_args(
-        cfg, train.parse_args([tiny_config, '--launcher', 'pytorch']))
+    cfg = train.merge_args(cfg,
+                           train.parse_args([CONFIG, '--launcher', 'pytorch']))
     assert cfg.model_wrapper_cfg.find_unused_parameters is True
 
 
-def test_test_merge_args_dump_and_load_from(load_tool, tiny_config):
+def test_test_merge_args_dump_and_load_from(load_tool):
     test = load_tool('test')
     cfg = test.merge_args(
-        Config.fromfile(tiny_config),
-        test.parse_args([tiny_config, 'ckpt.pth', '--dump', 'out.pkl']))
+        Config.fromfile(CONFIG),
+        test.parse_args([CONFIG, 'ckpt.pth', '--dump', 'out.pkl']))
     assert cfg.load_from == 'ckpt.pth'
+    assert cfg.work_dir == osp.join('./work_dirs', 'dist_tiny_synthetic')
     assert cfg.test_evaluator[-1] == dict(
         type='DumpResults', out_file_path='out.pkl')
     with pytest.raises(SystemExit, match="'out.json'"):
         test.merge_args(
-            Config.fromfile(tiny_config),
-            test.parse_args([tiny_config, 'ckpt.pth', '--dump', 'out.json']))
+            Config.fromfile(CONFIG),
+            test.parse_args([CONFIG, 'ckpt.pth', '--dump', 'out.json']))
+
+
+def test_test_show_dir_enables_visualization(load_tool, tmp_path):
+    test = load_tool('test')
+    args = test.parse_args(
+        [CONFIG, 'ckpt.pth', '--show-dir',
+         str(tmp_path), '--interval', '3'])
+    cfg = Config.fromfile(CONFIG)
+    cfg.default_hooks.pop('visualization', None)
+    with pytest.raises(SystemExit, match='VisualizationHook'):
+        test.merge_args(cfg, args)
+
+    cfg.default_hooks.visualization = dict(
+        type='VisualizationHook', enable=False)
+    cfg = test.merge_args(cfg, args)
+    vis = cfg.default_hooks.visualization
+    assert vis.enable is True and vis.out_dir == str(tmp_path)
+    assert vis.interval == 3 and vis.show is False
 
 
 def test_tools_set_trusted_checkpoint_loading(load_tool, monkeypatch):
@@ -317,3 +342,65 @@ def test_tools_set_trusted_checkpoint_loading(load_tool, monkeypatch):
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '0')
     load_tool('train')
     assert os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] == '0'
+
+
+# ------------------------------------------------ slurm launchers (fake srun)
+def _fake_srun(tmp_path) -> dict:
+    """Environment whose ``srun`` writes its arguments, one per line, to
+    ``tmp_path/srun_args``."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    srun = bin_dir / 'srun'
+    srun.write_text('#!/usr/bin/env bash\n'
+                    'printf "%s\\n" "$@" > "$(dirname "$0")/../srun_args"\n'
+                    'echo "PYTHONPATH=$PYTHONPATH" >> '
+                    '"$(dirname "$0")/../srun_args"\n')
+    srun.chmod(0o755)
+    return dict(PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}')
+
+
+def test_slurm_train_sh_arguments(tmp_path):
+    env = _fake_srun(tmp_path)
+    cmd = [
+        'bash',
+        osp.join(TOOLS, 'slurm_train.sh'), 'gpu', 'dist_job', 'my cfg.py',
+        'wd', '--seed', '1'
+    ]
+    _run(
+        cmd, cwd=str(tmp_path), GPUS='16', SRUN_ARGS='--quotatype=auto', **env)
+    args = (tmp_path / 'srun_args').read_text().splitlines()
+    assert args[:8] == [
+        '-p', 'gpu', '--job-name=dist_job', '--gres=gpu:8', '--ntasks=16',
+        '--ntasks-per-node=8', '--cpus-per-task=5', '--kill-on-bad-exit=1'
+    ]
+    assert args[8:-1] == [
+        '--quotatype=auto', 'python', '-u',
+        osp.join(TOOLS, 'train.py'), 'my cfg.py', '--launcher=slurm',
+        '--work-dir', 'wd', '--seed', '1'
+    ]
+    assert args[-1].startswith(f'PYTHONPATH={TOOLS}/..:')
+
+    # Without WORK_DIR the extra arguments go straight to train.py.
+    cmd = [
+        'bash',
+        osp.join(TOOLS, 'slurm_train.sh'), 'gpu', 'dist_job', 'c.py', '--amp'
+    ]
+    _run(cmd, cwd=str(tmp_path), **env)
+    args = (tmp_path / 'srun_args').read_text().splitlines()
+    assert args[-4:-1] == ['c.py', '--launcher=slurm', '--amp']
+
+
+def test_slurm_test_sh_arguments(tmp_path):
+    env = _fake_srun(tmp_path)
+    cmd = [
+        'bash',
+        osp.join(TOOLS, 'slurm_test.sh'), 'gpu', 'dist_job', 'c.py', 'ck.pth',
+        '--dump', 'r.pkl'
+    ]
+    _run(cmd, cwd=str(tmp_path), GPUS_PER_NODE='4', CPUS_PER_TASK='2', **env)
+    args = (tmp_path / 'srun_args').read_text().splitlines()
+    assert '--gres=gpu:4' in args and '--cpus-per-task=2' in args
+    assert args[args.index('-u') + 1:-1] == [
+        osp.join(TOOLS, 'test.py'), 'c.py', 'ck.pth', '--launcher=slurm',
+        '--dump', 'r.pkl'
+    ]
