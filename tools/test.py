@@ -7,21 +7,22 @@ Same command-line interface as MMAction2 1.2.0's ``tools/test.py``::
     bash tools/dist_test.sh configs/dist_tiny_synthetic.py CKPT 2 --dump r.pkl
 
 As in ``tools/train.py``: the repository root goes on ``sys.path``,
-``projects.dist`` is imported before the Runner is built,
-``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` is set unless the user set it, and
-without CUDA a distributed launcher uses ``gloo`` and a CPU DDP wrapper.
+``projects.dist`` is imported before the Runner is built, and without CUDA a
+distributed launcher uses ``gloo`` and a CPU DDP wrapper.
+
+Checkpoint loading is safe by default: released, published
+(``tools/misc/publish_checkpoint.py``) and converted checkpoints hold plain
+tensors and load with ``torch.load(weights_only=True)``. Only a full MMEngine
+training checkpoint (``epoch_N.pth``: message hub, numpy scalars) needs the
+full unpickler; for such a file the script says so and allows it, as the
+file is the user's own training output. Setting
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` explicitly overrides the check.
 """
 import argparse
 import logging
 import os
 import os.path as osp
 import sys
-
-# torch>=2.6 defaults torch.load(weights_only=True), which cannot unpickle
-# MMEngine checkpoints (message hub, numpy scalars). The checkpoint tested
-# here is the user's own, so the full unpickler is trusted. torch reads the
-# variable at every torch.load call; an explicit user setting wins.
-os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
@@ -171,6 +172,39 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def allow_full_unpickling_if_needed(checkpoint: str) -> None:
+    """Let torch fully unpickle ``checkpoint`` only if it has to.
+
+    torch>=2.6 loads with ``weights_only=True``, which refuses MMEngine
+    training checkpoints. Weights-only files keep the safe default; for a
+    training checkpoint (the user's own run) the full unpickler is allowed
+    with a warning. torch reads the variable at every ``torch.load``; an
+    explicit user setting wins.
+
+    Args:
+        checkpoint (str): Local checkpoint path (remote URLs are left to
+            MMEngine and keep the safe default).
+    """
+    if 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' in os.environ or not osp.isfile(
+            checkpoint):
+        return
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(
+            checkpoint)
+    except Exception:  # not a zip checkpoint: let torch.load report it
+        return
+    if unsafe:
+        print_log(
+            f'{checkpoint} is a full training checkpoint (it pickles '
+            f'{", ".join(sorted(unsafe)[:3])}, ...); loading it with the '
+            'full unpickler. Only do this with checkpoints you trust; '
+            'release files made with tools/misc/publish_checkpoint.py load '
+            'safely.',
+            logger='current',
+            level=logging.WARNING)
+        os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
+
+
 def main(argv: list = None) -> None:
     """Build the Runner from the config and run the test loop.
 
@@ -179,6 +213,7 @@ def main(argv: list = None) -> None:
             Defaults to None, which reads ``sys.argv``.
     """
     args = parse_args(argv)
+    allow_full_unpickling_if_needed(args.checkpoint)
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
 

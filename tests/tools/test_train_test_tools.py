@@ -335,12 +335,30 @@ def test_test_show_dir_enables_visualization(load_tool, tmp_path):
     assert vis.interval == 3 and vis.show is False
 
 
-def test_tools_set_trusted_checkpoint_loading(load_tool, monkeypatch):
-    load_tool('test')
+def test_train_trusts_its_own_checkpoints(load_tool, monkeypatch):
+    load_tool('train')  # --resume / load_from read MMEngine checkpoints
     assert os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] == '1'
     # An explicit user choice is kept.
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '0')
     load_tool('train')
+    assert os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] == '0'
+
+
+def test_test_unpickles_only_training_checkpoints(load_tool, tmp_path,
+                                                  monkeypatch):
+    import numpy as np
+    test = load_tool('test')
+    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
+    released = tmp_path / 'release.pth'
+    torch.save({'state_dict': {'w': torch.zeros(2)}, 'meta': {}}, released)
+    test.allow_full_unpickling_if_needed(str(released))
+    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ  # safe
+    training = tmp_path / 'epoch_1.pth'
+    torch.save({'state_dict': {}, 'meta': {'seed': np.int64(0)}}, training)
+    test.allow_full_unpickling_if_needed(str(training))
+    assert os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] == '1'
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '0')
+    test.allow_full_unpickling_if_needed(str(training))  # user choice kept
     assert os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] == '0'
 
 
