@@ -1,2 +1,5 @@
 """Runner hooks."""
-from .safe_checkpoint_hook import DiSTSafeCheckpointHook  # noqa: F401
+from .curve_plot_hook import DiSTCurvePlotHook
+from .safe_checkpoint_hook import DiSTSafeCheckpointHook
+
+__all__ = ['DiSTCurvePlotHook', 'DiSTSafeCheckpointHook']
