@@ -22,6 +22,8 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from mmengine.config import Config, DictAction  # noqa: E402
+
 from projects.dist.datasets.synthetic import (  # noqa: E402
     SyntheticMotionGenerator, write_random_clip_weights)
 
@@ -46,6 +48,12 @@ def parse_args(argv: list = None) -> argparse.Namespace:
         '--config',
         help='take every generation parameter from this config\'s '
         'train_dataloader.dataset (a DiSTSyntheticMotionDataset)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override entries of --config (key=value), e.g. '
+        'train_dataloader.dataset.data_root=data/x')
     parser.add_argument('--train', type=int, default=None,
                         help='videos per class in the train split')
     parser.add_argument('--val', type=int, default=None,
@@ -64,18 +72,20 @@ def parse_args(argv: list = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _params_from_config(path: str) -> dict:
+def _params_from_config(path: str, options: dict = None) -> dict:
     """Generation parameters of a config's training dataset.
 
     Args:
         path (str): Config file.
+        options (dict, optional): ``--cfg-options`` overrides.
 
     Returns:
         dict: ``root``, ``num_per_class``, ``num_frames``, ``frame_size``,
         ``seed``, ``clip_weights`` (dict or None).
     """
-    from mmengine.config import Config
     cfg = Config.fromfile(path)
+    if options:
+        cfg.merge_from_dict(options)
     ds = cfg.train_dataloader.dataset
     if ds.get('type') != 'DiSTSyntheticMotionDataset':
         raise ValueError(
@@ -112,7 +122,10 @@ def main(argv: list = None) -> int:
         seed=0,
         clip_weights=None)
     if args.config:
-        params.update(_params_from_config(args.config))
+        params.update(_params_from_config(args.config, args.cfg_options))
+    elif args.cfg_options:
+        raise SystemExit('generate_synthetic.py: error: --cfg-options needs '
+                         '--config')
     if args.out_dir:
         params['root'] = args.out_dir
     counts = dict(params['num_per_class'] or dict(train=60, val=15, test=20))
