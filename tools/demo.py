@@ -1,0 +1,185 @@
+# Copyright (c) DiST-MMAction2 contributors. Licensed under Apache-2.0.
+"""Classify one video with a trained recognizer and print the top-k classes.
+
+The video is decoded and transformed by the config's test pipeline
+(``test_pipeline``, else ``test_dataloader.dataset.pipeline``; DiST configs
+decode with decord). ``--class-names`` replaces the label set of DiST's text
+classifier without retraining: the classifier is the frozen CLIP text tower
+applied to the class names, so any list of names works::
+
+    python tools/demo.py VIDEO CONFIG CHECKPOINT
+    python tools/demo.py VIDEO CONFIG CHECKPOINT --class-names my_labels.txt \\
+        --topk 3 --out result.json
+
+Scores are the model's test-time scores: class probabilities for configs
+with ``average_clips='prob'`` (all DiST configs).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+from typing import Dict, List, Optional
+
+# torch>=2.6 defaults torch.load(weights_only=True), which cannot read
+# MMEngine training checkpoints; the user's own checkpoint is trusted here.
+os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+import torch  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+
+import projects.dist  # noqa: E402,F401  -- compat fixes + registration
+from mmaction.apis import init_recognizer  # noqa: E402
+from projects.dist.models.utils.class_names import \
+    load_class_names  # noqa: E402
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv (list[str], optional): Arguments without the program name.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(
+        description='Classify a video and print the top-k class names')
+    parser.add_argument('video', help='video file')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--class-names',
+        help='label file (one class name per line) to classify against '
+        'instead of the config\'s; needs the text classifier')
+    parser.add_argument(
+        '--topk',
+        type=int,
+        default=5,
+        help='how many classes to print (at most the number of classes)')
+    parser.add_argument('--out', help='also write the result to this .json')
+    parser.add_argument(
+        '--device',
+        default='cuda:0' if torch.cuda.is_available() else 'cpu',
+        help='device, e.g. cpu or cuda:0 (default: cuda:0 if available)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries (key=value)')
+    return parser.parse_args(argv)
+
+
+def build_test_pipeline(cfg: Config) -> Compose:
+    """The config's test pipeline.
+
+    Args:
+        cfg (Config): The config.
+
+    Returns:
+        Compose: ``cfg.test_pipeline`` if present, else the pipeline of
+        ``cfg.test_dataloader.dataset``.
+    """
+    pipeline = cfg.get('test_pipeline')
+    if pipeline is None:
+        dataset = cfg.test_dataloader.dataset
+        # wrapped datasets (e.g. RepeatDataset) keep theirs one level down
+        while 'pipeline' not in dataset and 'dataset' in dataset:
+            dataset = dataset.dataset
+        pipeline = dataset.get('pipeline')
+    if not pipeline:
+        raise KeyError('the config has neither test_pipeline nor '
+                       'test_dataloader.dataset.pipeline')
+    return Compose(pipeline)
+
+
+def predict(video: str,
+            config: str,
+            checkpoint: str,
+            class_names: Optional[str] = None,
+            topk: int = 5,
+            device: str = 'cpu',
+            cfg_options: Optional[Dict] = None) -> Dict:
+    """Classify one video.
+
+    Args:
+        video (str): Video file.
+        config (str): Config file.
+        checkpoint (str): Checkpoint file.
+        class_names (str, optional): Label file replacing the config's class
+            names (``model.cls_head.class_names``, and ``num_classes`` is set
+            to match). Defaults to None.
+        topk (int): Number of classes returned (clipped to the number of
+            classes). Defaults to 5.
+        device (str): Torch device. Defaults to 'cpu'.
+        cfg_options (dict, optional): Config overrides.
+
+    Returns:
+        dict: ``video``, ``class_names`` (the label source) and ``topk``: a
+        list of ``{'label': int, 'name': str, 'score': float}``, best first.
+    """
+    if not osp.isfile(video):
+        raise FileNotFoundError(f'video not found: {video}')
+    if topk < 1:
+        raise ValueError(f'topk must be >= 1, got {topk}')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    head = cfg.model.cls_head
+    if class_names is not None:
+        names = load_class_names(class_names)
+        head.class_names = class_names
+        head.num_classes = len(names)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    model = init_recognizer(cfg, checkpoint, device=device)
+    names = getattr(model.cls_head, 'class_names', None)
+
+    data = build_test_pipeline(cfg)(
+        dict(filename=video, label=-1, start_index=0, modality='RGB'))
+    with torch.no_grad():
+        sample = model.test_step(pseudo_collate([data]))[0]
+    scores = sample.pred_score.float().cpu()
+    k = min(topk, scores.numel())
+    values, labels = scores.topk(k)
+    return dict(
+        video=video,
+        class_names=class_names or head.get('class_names'),
+        topk=[
+            dict(
+                label=int(i),
+                name=names[int(i)] if names else str(int(i)),
+                score=float(v)) for v, i in zip(values, labels)
+        ])
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the demo.
+
+    Args:
+        argv (list[str], optional): Arguments without the program name.
+
+    Returns:
+        int: Exit status (0 on success).
+    """
+    args = parse_args(argv)
+    result = predict(args.video, args.config, args.checkpoint,
+                     args.class_names, args.topk, args.device,
+                     args.cfg_options)
+    print(f'Top-{len(result["topk"])} for {args.video}:')
+    for rank, item in enumerate(result['topk'], 1):
+        print(f'{rank:>3}. {item["name"]:<40} {item["score"]:.4f}')
+    if args.out:
+        with open(args.out, 'w', encoding='utf-8') as f:
+            json.dump(result, f, indent=2)
+        print(f'Result written to {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
