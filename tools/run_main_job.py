@@ -5,7 +5,9 @@ One command, CPU only, a few minutes on 2 cores::
 
     python tools/run_main_job.py
 
-Steps (each an ordinary command you can also run by hand):
+Paths in the configs (``data/synthetic_motion``) and ``--work-dir`` are
+relative to the working directory, as for ``tools/train.py``; run it from the
+repository root. Steps (each an ordinary command you can also run by hand):
 
 1. ``tools/data/generate_synthetic.py --config configs/dist_tiny_synthetic.py``
    writes the synthetic motion-order videos and the seeded random frozen
@@ -34,6 +36,7 @@ from typing import Dict, List, Optional
 from mmengine.config import Config, DictAction
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOOLS = osp.join(REPO_ROOT, 'tools')
 DIST_CONFIG = 'configs/dist_tiny_synthetic.py'
 BASELINE_CONFIG = 'configs/dist_tiny_synthetic_frame_avg.py'
 
@@ -68,10 +71,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _config_path(config: str) -> str:
+    """A config path as given, else relative to the repository root."""
+    if osp.isfile(config) or osp.isabs(config):
+        return config
+    return osp.join(REPO_ROOT, config)
+
+
 def _run(cmd: List[str], env: Dict[str, str]) -> None:
-    """Run a child command from the repository root; stop if it fails."""
+    """Run a child command in the working directory; stop if it fails."""
     print('+ ' + ' '.join(cmd), flush=True)
-    result = subprocess.run(cmd, cwd=REPO_ROOT, env=env)
+    result = subprocess.run(cmd, env=env)
     if result.returncode != 0:
         raise SystemExit(f'run_main_job.py: `{" ".join(cmd)}` failed with '
                          f'exit status {result.returncode}')
@@ -104,7 +114,7 @@ def _describe(config: str, options: List[str]) -> Dict:
     Returns:
         dict: ``num_classes`` and ``num_test``.
     """
-    cfg = Config.fromfile(osp.join(REPO_ROOT, config))
+    cfg = Config.fromfile(_config_path(config))
     if options:
         # the same parsing tools/train.py applies to --cfg-options
         parser = argparse.ArgumentParser()
@@ -114,7 +124,6 @@ def _describe(config: str, options: List[str]) -> Dict:
     ds = cfg.test_dataloader.dataset
     ann = ds.ann_file if osp.isabs(ds.ann_file) else osp.join(
         ds.data_root, ds.ann_file)
-    ann = ann if osp.isabs(ann) else osp.join(REPO_ROOT, ann)
     with open(ann, encoding='utf-8') as f:
         num_test = sum(1 for line in f if line.strip())
     return dict(num_classes=cfg.model.cls_head.num_classes, num_test=num_test)
@@ -125,7 +134,8 @@ def train_and_test(config: str, work_root: str, options: List[str],
     """Train one config with tools/train.py and test its last checkpoint.
 
     Args:
-        config (str): Config path relative to the repository root.
+        config (str): Config path (relative ones may be relative to the
+            repository root).
         work_root (str): Parent of the config's work directory.
         options (list[str]): ``--cfg-options`` items.
         env (dict): Environment of the child processes.
@@ -138,19 +148,22 @@ def train_and_test(config: str, work_root: str, options: List[str],
     work_dir = osp.join(work_root, name)
     cfg_opts = ['--cfg-options', *options] if options else []
     start = time.time()
-    _run([sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
-          *cfg_opts], env)
-    with open(osp.join(REPO_ROOT, work_dir, 'last_checkpoint'),
-              encoding='utf-8') as f:
+    _run([sys.executable,
+          osp.join(TOOLS, 'train.py'),
+          _config_path(config), '--work-dir', work_dir, *cfg_opts], env)
+    with open(osp.join(work_dir, 'last_checkpoint'), encoding='utf-8') as f:
         checkpoint = f.read().strip()
     test_dir = osp.join(work_dir, 'test')
-    _run([sys.executable, 'tools/test.py', config, checkpoint, '--work-dir',
-          test_dir, *cfg_opts], env)
+    _run([
+        sys.executable,
+        osp.join(TOOLS, 'test.py'),
+        _config_path(config), checkpoint, '--work-dir', test_dir, *cfg_opts
+    ], env)
     return dict(
         config=config,
         work_dir=work_dir,
         checkpoint=checkpoint,
-        metrics=_test_metrics(osp.join(REPO_ROOT, test_dir)),
+        metrics=_test_metrics(test_dir),
         seconds=round(time.time() - start, 1))
 
 
@@ -169,8 +182,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     start = time.time()
     cfg_opts = ['--cfg-options', *args.cfg_options] \
         if args.cfg_options else []
-    _run([sys.executable, 'tools/data/generate_synthetic.py', '--config',
-          args.dist_config, *cfg_opts], env)
+    _run([
+        sys.executable,
+        osp.join(TOOLS, 'data', 'generate_synthetic.py'), '--config',
+        _config_path(args.dist_config), *cfg_opts
+    ], env)
     runs = [('DiST', args.dist_config)]
     if args.baseline_config.lower() != 'none':
         runs.append(('order-blind baseline', args.baseline_config))
@@ -189,7 +205,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         chance_top1=round(chance, 2),
         total_seconds=round(total, 1),
         runs=results)
-    out = osp.join(REPO_ROOT, args.work_dir, 'summary.json')
+    os.makedirs(args.work_dir, exist_ok=True)
+    out = osp.join(args.work_dir, 'summary.json')
     with open(out, 'w', encoding='utf-8') as f:
         json.dump(summary, f, indent=2)
 
@@ -203,8 +220,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for res in results:
         print(f"  work dir: {res['work_dir']}  (checkpoint, logs, "
               'curves.png)')
-    print(f'  total wall time: {total / 60:.1f} min; summary: '
-          f'{osp.join(args.work_dir, "summary.json")}')
+    print(f'  total wall time: {total / 60:.1f} min; summary: {out}')
     print('=' * 72)
     return 0
 
