@@ -31,11 +31,15 @@ def test_reduced_main_job(tmp_path):
     env['PATH'] = osp.dirname(sys.executable) + os.pathsep + env['PATH']
     cmd = [
         sys.executable,
-        osp.join(REPO_ROOT, 'tools', 'run_main_job.py'), '--work-dir',
-        'work', '--cfg-options', *REDUCED
+        osp.join(REPO_ROOT, 'tools', 'run_main_job.py'), '--work-dir', 'work',
+        '--cfg-options', *REDUCED
     ]
     proc = subprocess.run(
-        cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+        cmd,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
@@ -48,9 +52,8 @@ def test_reduced_main_job(tmp_path):
     summary_lines = re.findall(
         r'^\s+(DiST|order-blind baseline)\s+(\d+\.\d) %', proc.stdout,
         re.MULTILINE)
-    assert [name for name, _ in summary_lines] == [
-        'DiST', 'order-blind baseline'
-    ]
+    assert [name
+            for name, _ in summary_lines] == ['DiST', 'order-blind baseline']
     assert 'chance 16.7 %' in proc.stdout
     summary = json.loads((tmp_path / 'work' / 'summary.json').read_text())
     assert summary['num_test_videos'] == 6 and summary['num_classes'] == 6

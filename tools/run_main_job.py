@@ -96,8 +96,8 @@ def _test_metrics(test_dir: str) -> Dict[str, float]:
     Returns:
         dict[str, float]: e.g. ``{'acc/top1': 1.0, ...}``.
     """
-    files = sorted(glob.glob(osp.join(test_dir, '*', '*.json')),
-                   key=osp.getmtime)
+    files = sorted(
+        glob.glob(osp.join(test_dir, '*', '*.json')), key=osp.getmtime)
     if not files:
         raise SystemExit(f'run_main_job.py: no test metrics under {test_dir}')
     with open(files[-1], encoding='utf-8') as f:
@@ -148,9 +148,11 @@ def train_and_test(config: str, work_root: str, options: List[str],
     work_dir = osp.join(work_root, name)
     cfg_opts = ['--cfg-options', *options] if options else []
     start = time.time()
-    _run([sys.executable,
-          osp.join(TOOLS, 'train.py'),
-          _config_path(config), '--work-dir', work_dir, *cfg_opts], env)
+    _run([
+        sys.executable,
+        osp.join(TOOLS, 'train.py'),
+        _config_path(config), '--work-dir', work_dir, *cfg_opts
+    ], env)
     with open(osp.join(work_dir, 'last_checkpoint'), encoding='utf-8') as f:
         checkpoint = f.read().strip()
     test_dir = osp.join(work_dir, 'test')

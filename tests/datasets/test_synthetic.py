@@ -18,8 +18,15 @@ from projects.dist.models.heads.clip_text import DiSTCLIPText
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_ARCH = dict(
-    embed_dim=16, image_size=32, patch_size=16, width=32, layers=1, heads=1,
-    text_width=16, text_heads=1, text_layers=1)
+    embed_dim=16,
+    image_size=32,
+    patch_size=16,
+    width=32,
+    layers=1,
+    heads=1,
+    text_width=16,
+    text_heads=1,
+    text_layers=1)
 
 
 def _runs(order: np.ndarray) -> list:
@@ -34,8 +41,10 @@ def _runs(order: np.ndarray) -> list:
 
 @pytest.mark.parametrize('num_frames', [6, 8, 16, 17])
 def test_every_class_visits_the_same_positions(num_frames):
-    orders = [visiting_order(c, num_frames)
-              for c in range(len(SYNTHETIC_MOTION_CLASSES))]
+    orders = [
+        visiting_order(c, num_frames)
+        for c in range(len(SYNTHETIC_MOTION_CLASSES))
+    ]
     for order in orders:
         assert sorted(order.tolist()) == list(range(num_frames))
     # all orders differ: the label is in the order only
@@ -59,8 +68,10 @@ def test_orders_match_the_class_names(num_frames):
 def test_visiting_order_rejects_bad_input():
     with pytest.raises(ValueError, match=r'label must be in \[0, 6\), got 6'):
         visiting_order(6, 8)
-    with pytest.raises(ValueError, match=r'num_frames must be at least 6 '
-                       r'\(three sweeps of two frames\), got 5'):
+    with pytest.raises(
+            ValueError,
+            match=r'num_frames must be at least 6 '
+            r'\(three sweeps of two frames\), got 5'):
         visiting_order(0, 5)
 
 
@@ -97,8 +108,9 @@ def test_sample_appearance_varies_and_rejects_tiny_frames():
     apps = [sample_appearance(np.random.default_rng(i), 32) for i in range(20)]
     assert len({a['shape'] for a in apps}) > 1
     assert len({tuple(a['background']) for a in apps}) == 20
-    with pytest.raises(ValueError, match='frame_size must be at least 16, '
-                       'got 8'):
+    with pytest.raises(
+            ValueError, match='frame_size must be at least 16, '
+            'got 8'):
         sample_appearance(np.random.default_rng(0), 8)
 
 
@@ -118,7 +130,10 @@ def test_write_video_is_read_back_by_decord(tmp_path):
 
 def _generate(root, seed=0, **kwargs):
     gen = SyntheticMotionGenerator(
-        str(root), dict(train=2, val=1, test=1), num_frames=8, seed=seed,
+        str(root),
+        dict(train=2, val=1, test=1),
+        num_frames=8,
+        seed=seed,
         **kwargs)
     return gen, gen.generate()
 
@@ -169,8 +184,9 @@ def test_other_parameters_in_an_existing_root_are_refused(tmp_path):
 def test_generator_rejects_bad_parameters(tmp_path):
     with pytest.raises(ValueError, match="split must be one of .*'dev'"):
         SyntheticMotionGenerator(str(tmp_path), dict(dev=1))
-    with pytest.raises(ValueError, match=r"num_per_class\['train'\] must be "
-                       '>= 1, got 0'):
+    with pytest.raises(
+            ValueError, match=r"num_per_class\['train'\] must be "
+            '>= 1, got 0'):
         SyntheticMotionGenerator(str(tmp_path), dict(train=0))
     with pytest.raises(ValueError, match='multiple of 32, got 40'):
         SyntheticMotionGenerator(str(tmp_path), frame_size=40)

@@ -52,8 +52,11 @@ def test_validation_history_is_kept_and_plotted(tmp_path):
     for epoch, acc in ((1, 0.5), (2, 0.75)):
         runner.epoch = epoch
         hook.after_val_epoch(runner, {'acc/top1': acc, 'acc/top5': 1.0})
-    assert runner.message_hub.get_info(VAL_HISTORY_KEY) == [
-        (1.0, {'acc/top1': 0.5}), (2.0, {'acc/top1': 0.75})]
+    assert runner.message_hub.get_info(VAL_HISTORY_KEY) == [(1.0, {
+        'acc/top1': 0.5
+    }), (2.0, {
+        'acc/top1': 0.75
+    })]
     # kept in the state a checkpoint saves, so --resume keeps the curve
     assert VAL_HISTORY_KEY in runner.message_hub.state_dict()['runtime_info']
     hook.after_train(runner)
@@ -75,15 +78,18 @@ def test_nothing_logged_writes_nothing(tmp_path):
 
 def test_draw_curves_with_partial_epoch(tmp_path):
     path = tmp_path / 'x.png'
-    draw_curves(str(path), np.linspace(2, 0.1, 10), np.linspace(0, 1, 10),
-                [(1.0, {'acc/top1': 0.4})], 4, ('acc/top1', ))
+    draw_curves(
+        str(path), np.linspace(2, 0.1, 10), np.linspace(0, 1, 10),
+        [(1.0, {
+            'acc/top1': 0.4
+        })], 4, ('acc/top1', ))
     assert _is_png(path)
 
 
 def test_bad_arguments_are_refused(tmp_path):
     with pytest.raises(ValueError, match="end with .png, got 'c.jpg'"):
         DiSTCurvePlotHook(out_file='c.jpg')
-    with pytest.raises(ValueError, match='iters_per_epoch must be >= 1, '
-                       'got 0'):
-        draw_curves(str(tmp_path / 'y.png'), np.ones(3), np.ones(3), [], 0,
-                    ())
+    with pytest.raises(
+            ValueError, match='iters_per_epoch must be >= 1, '
+            'got 0'):
+        draw_curves(str(tmp_path / 'y.png'), np.ones(3), np.ones(3), [], 0, ())

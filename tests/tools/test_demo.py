@@ -89,15 +89,14 @@ def _labels(path):
 @pytest.mark.parametrize('index', [0, 1])  # test videos 0, 1: labels 0, 1
 def test_correct_class_first(demo, trained, capsys, index):
     data_root, ckpt = trained
-    assert demo.main([_video(data_root, index), CONFIG, ckpt,
-                      '--device', 'cpu']) == 0
+    assert demo.main(
+        [_video(data_root, index), CONFIG, ckpt, '--device', 'cpu']) == 0
     lines = capsys.readouterr().out.splitlines()
     start = [i for i, line in enumerate(lines) if line.startswith('Top-')]
     assert len(start) == 1 and lines[start[0]].startswith('Top-5 for ')
     ranked = lines[start[0] + 1:start[0] + 6]
-    assert [line.split('.', 1)[0].strip() for line in ranked] == [
-        '1', '2', '3', '4', '5'
-    ]
+    assert [line.split('.', 1)[0].strip()
+            for line in ranked] == ['1', '2', '3', '4', '5']
     names = _labels(LABELS)
     assert ranked[0].split('.', 1)[1].strip().startswith(names[index])
 
@@ -105,8 +104,11 @@ def test_correct_class_first(demo, trained, capsys, index):
 def test_other_label_file_gives_its_names(demo, trained, tmp_path):
     data_root, ckpt = trained
     out = tmp_path / 'result.json'
-    demo.main([_video(data_root, 0), CONFIG, ckpt, '--class-names', SUBSET,
-               '--topk', '5', '--out', str(out)])
+    demo.main([
+        _video(data_root, 0), CONFIG, ckpt, '--class-names', SUBSET, '--topk',
+        '5', '--out',
+        str(out)
+    ])
     result = json.loads(out.read_text())
     subset = _labels(SUBSET)
     assert result['class_names'] == SUBSET
@@ -117,8 +119,7 @@ def test_other_label_file_gives_its_names(demo, trained, tmp_path):
     assert top['label'] == subset.index('moving right')
 
 
-def test_reordered_label_file_moves_labels_not_scores(demo, trained,
-                                                      tmp_path):
+def test_reordered_label_file_moves_labels_not_scores(demo, trained, tmp_path):
     data_root, ckpt = trained
     names = _labels(LABELS)
     reversed_file = tmp_path / 'reversed.txt'
@@ -130,8 +131,8 @@ def test_reordered_label_file_moves_labels_not_scores(demo, trained,
     by_name = {r['name']: r for r in plain['topk']}
     for r in swapped['topk']:
         assert r['label'] == len(names) - 1 - by_name[r['name']]['label']
-        assert r['score'] == pytest.approx(by_name[r['name']]['score'],
-                                           abs=1e-5)
+        assert r['score'] == pytest.approx(
+            by_name[r['name']]['score'], abs=1e-5)
 
 
 def test_top1_on_the_generated_test_videos(demo, trained):
@@ -192,15 +193,16 @@ def test_test_py_with_another_label_file(demo, trained, tmp_path):
     relabelled = tmp_path / 'test_reversed.txt'
     with open(osp.join(data_root, 'test.txt')) as f:
         items = [line.split() for line in f.read().splitlines()]
-    relabelled.write_text(''.join(
-        f'{path} {len(names) - 1 - int(label)}\n' for path, label in items))
+    relabelled.write_text(''.join(f'{path} {len(names) - 1 - int(label)}\n'
+                                  for path, label in items))
     swap = [
         f'model.cls_head.class_names={reversed_file}',
         f'model.cls_head.num_classes={len(names)}'
     ]
-    top1 = _test_py_top1(data_root, ckpt, tmp_path / 'a',
-                         swap + [f'test_dataloader.dataset.ann_file='
-                                 f'{relabelled}'])
+    top1 = _test_py_top1(
+        data_root, ckpt, tmp_path / 'a',
+        swap + [f'test_dataloader.dataset.ann_file='
+                f'{relabelled}'])
     assert top1 >= 10 / 12
     mismatched = _test_py_top1(data_root, ckpt, tmp_path / 'b', swap)
     assert mismatched <= 2 / 12

@@ -27,8 +27,10 @@ def _lines(path):
 
 def test_flags(tool, tmp_path, capsys):
     out = str(tmp_path / 'd')
-    argv = [out, '--train', '2', '--val', '1', '--test', '1',
-            '--num-frames', '8', '--seed', '3']
+    argv = [
+        out, '--train', '2', '--val', '1', '--test', '1', '--num-frames', '8',
+        '--seed', '3'
+    ]
     assert tool.main(argv) == 0
     assert 'Writing 24 videos' in capsys.readouterr().out
     assert len(_lines(osp.join(out, 'train.txt'))) == 12
@@ -42,11 +44,13 @@ def test_flags(tool, tmp_path, capsys):
 
 def test_config_and_overrides(tool, tmp_path, capsys):
     root = str(tmp_path / 'syn')
-    options = [f'train_dataloader.dataset.data_root={root}',
-               f'train_dataloader.dataset.clip_weights.path={root}/w.pth',
-               'train_dataloader.dataset.num_per_class.train=1',
-               'train_dataloader.dataset.num_per_class.val=1',
-               'train_dataloader.dataset.num_per_class.test=1']
+    options = [
+        f'train_dataloader.dataset.data_root={root}',
+        f'train_dataloader.dataset.clip_weights.path={root}/w.pth',
+        'train_dataloader.dataset.num_per_class.train=1',
+        'train_dataloader.dataset.num_per_class.val=1',
+        'train_dataloader.dataset.num_per_class.test=1'
+    ]
     assert tool.main(['--config', CONFIG, '--cfg-options', *options]) == 0
     out = capsys.readouterr().out
     assert 'Wrote the random frozen CLIP tower' in out

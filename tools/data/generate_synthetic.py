@@ -8,7 +8,8 @@ also the seeded random frozen tiny CLIP tower used by
 read from that config's training dataset, so the files are exactly those
 the config would generate on first use::
 
-    python tools/data/generate_synthetic.py --config configs/dist_tiny_synthetic.py
+    python tools/data/generate_synthetic.py \
+        --config configs/dist_tiny_synthetic.py
     python tools/data/generate_synthetic.py data/my_motion --train 100 --seed 3
 
 Already generated data with the same parameters is left as is.
@@ -54,16 +55,31 @@ def parse_args(argv: list = None) -> argparse.Namespace:
         action=DictAction,
         help='override entries of --config (key=value), e.g. '
         'train_dataloader.dataset.data_root=data/x')
-    parser.add_argument('--train', type=int, default=None,
-                        help='videos per class in the train split')
-    parser.add_argument('--val', type=int, default=None,
-                        help='videos per class in the val split')
-    parser.add_argument('--test', type=int, default=None,
-                        help='videos per class in the test split')
-    parser.add_argument('--num-frames', type=int, default=None,
-                        help='positions per clip T (files hold T + 1)')
-    parser.add_argument('--frame-size', type=int, default=None,
-                        help='frame side in pixels, a multiple of 32')
+    parser.add_argument(
+        '--train',
+        type=int,
+        default=None,
+        help='videos per class in the train split')
+    parser.add_argument(
+        '--val',
+        type=int,
+        default=None,
+        help='videos per class in the val split')
+    parser.add_argument(
+        '--test',
+        type=int,
+        default=None,
+        help='videos per class in the test split')
+    parser.add_argument(
+        '--num-frames',
+        type=int,
+        default=None,
+        help='positions per clip T (files hold T + 1)')
+    parser.add_argument(
+        '--frame-size',
+        type=int,
+        default=None,
+        help='frame side in pixels, a multiple of 32')
     parser.add_argument('--seed', type=int, default=None, help='seed')
     parser.add_argument(
         '--overwrite',
@@ -152,7 +168,9 @@ def main(argv: list = None) -> int:
     weights = params['clip_weights']
     if weights is not None:
         if write_random_clip_weights(
-                weights['path'], weights['arch'], weights.get('seed', 0),
+                weights['path'],
+                weights['arch'],
+                weights.get('seed', 0),
                 overwrite=args.overwrite):
             print(f'Wrote the random frozen CLIP tower to {weights["path"]}')
         else:

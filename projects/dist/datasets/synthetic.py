@@ -109,8 +109,7 @@ def visiting_order(label: int, num_frames: int) -> np.ndarray:
     return order.astype(np.int64)
 
 
-def sample_appearance(rng: np.random.Generator,
-                      frame_size: int = 32) -> Dict:
+def sample_appearance(rng: np.random.Generator, frame_size: int = 32) -> Dict:
     """Draw the label-independent appearance of one clip.
 
     Args:
@@ -328,8 +327,7 @@ class SyntheticMotionGenerator:
         Returns:
             np.ndarray: Frames of shape (T + 1, S, S, 3), uint8 RGB.
         """
-        rng = np.random.default_rng(
-            [self.seed, SPLITS.index(split), index])
+        rng = np.random.default_rng([self.seed, SPLITS.index(split), index])
         appearance = sample_appearance(rng, self.frame_size)
         return render_clip(label, appearance, rng, self.num_frames,
                            self.frame_size)
@@ -432,7 +430,6 @@ def generate_synthetic_motion(root: str,
             return False
     gen.generate(progress=progress)
     return True
-
 
 
 def write_random_clip_weights(path: str,

@@ -7,8 +7,15 @@ from projects.dist.models.backbones.frame_average import \
     DiSTFrameAverageBaseline
 
 TINY_ARCH = dict(
-    embed_dim=16, image_size=32, patch_size=16, width=32, layers=2, heads=1,
-    text_width=16, text_heads=1, text_layers=1)
+    embed_dim=16,
+    image_size=32,
+    patch_size=16,
+    width=32,
+    layers=2,
+    heads=1,
+    text_width=16,
+    text_heads=1,
+    text_layers=1)
 
 
 def _model(**kwargs):
@@ -59,13 +66,18 @@ def test_frame_stride_uses_every_other_frame():
 
 
 def test_bad_input_is_refused():
-    with pytest.raises(ValueError, match=r'num_frames \(4\) must be a '
-                       r'positive multiple of frame_stride \(3\)'):
+    with pytest.raises(
+            ValueError,
+            match=r'num_frames \(4\) must be a '
+            r'positive multiple of frame_stride \(3\)'):
         _model(frame_stride=3)
     model = _model()
-    with pytest.raises(ValueError, match='clip has 5 frames but the '
-                       'baseline was configured with num_frames=4'):
+    with pytest.raises(
+            ValueError,
+            match='clip has 5 frames but the '
+            'baseline was configured with num_frames=4'):
         model(torch.randn(1, 3, 5, 32, 32))
-    with pytest.raises(ValueError, match=r'\(B, 3, T, H, W\), got '
-                       r'\(1, 4, 32, 32\)'):
+    with pytest.raises(
+            ValueError, match=r'\(B, 3, T, H, W\), got '
+            r'\(1, 4, 32, 32\)'):
         model(torch.randn(1, 4, 32, 32))

@@ -67,19 +67,20 @@ class DiSTCurvePlotHook(Hook):
         if not self._in_training(runner):  # e.g. a standalone runner.val()
             return
         history = list(runner.message_hub.get_info(VAL_HISTORY_KEY, []))
-        values = {k: float(v) for k, v in (metrics or {}).items()
-                  if k in self.val_keys}
+        values = {
+            k: float(v)
+            for k, v in (metrics or {}).items() if k in self.val_keys
+        }
         history.append((float(runner.epoch), values))
-        runner.message_hub.update_info(VAL_HISTORY_KEY, history,
-                                       resumed=True)
+        runner.message_hub.update_info(VAL_HISTORY_KEY, history, resumed=True)
         self.plot(runner)
 
     def after_train(self, runner) -> None:
         """Write the final plot."""
         path = self.plot(runner)
         if path is not None:
-            print_log(f'Loss/accuracy curves saved to {path}',
-                      logger='current')
+            print_log(
+                f'Loss/accuracy curves saved to {path}', logger='current')
 
     @staticmethod
     def _in_training(runner) -> bool:
@@ -139,9 +140,12 @@ def _epoch_means(values: np.ndarray,
     return epochs, means
 
 
-def draw_curves(path: str, loss: np.ndarray, train_acc: np.ndarray,
+def draw_curves(path: str,
+                loss: np.ndarray,
+                train_acc: np.ndarray,
                 val_history: List[Tuple[float, Dict[str, float]]],
-                iters_per_epoch: int, val_keys: Sequence[str],
+                iters_per_epoch: int,
+                val_keys: Sequence[str],
                 dpi: int = 100) -> None:
     """Draw loss (left) and accuracy (right) curves into a PNG file.
 
@@ -170,8 +174,13 @@ def draw_curves(path: str, loss: np.ndarray, train_acc: np.ndarray,
     ax_loss, ax_acc = fig.subplots(1, 2)
     if loss.size:
         x = np.arange(1, loss.size + 1) / iters_per_epoch
-        ax_loss.plot(x, loss, color='tab:blue', alpha=0.3, lw=0.8,
-                     label='per iteration')
+        ax_loss.plot(
+            x,
+            loss,
+            color='tab:blue',
+            alpha=0.3,
+            lw=0.8,
+            label='per iteration')
         ep, mean = _epoch_means(loss, iters_per_epoch)
         ax_loss.plot(ep, mean, 'o-', color='tab:blue', label='epoch mean')
         ax_loss.legend()
@@ -182,8 +191,12 @@ def draw_curves(path: str, loss: np.ndarray, train_acc: np.ndarray,
 
     if train_acc.size:
         ep, mean = _epoch_means(train_acc, iters_per_epoch)
-        ax_acc.plot(ep, 100 * mean, 'o-', color='tab:orange',
-                    label='train top-1 (epoch mean)')
+        ax_acc.plot(
+            ep,
+            100 * mean,
+            'o-',
+            color='tab:orange',
+            label='train top-1 (epoch mean)')
     for key in val_keys:
         pts = [(e, m[key]) for e, m in val_history if key in m]
         if pts:
