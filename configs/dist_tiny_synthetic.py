@@ -139,7 +139,10 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=5, ignore_last=False),
     checkpoint=dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=1, save_best='auto'))
+        type='DiSTSafeCheckpointHook',
+        interval=1,
+        max_keep_ckpts=1,
+        save_best='auto'))
 custom_hooks = [dict(type='DiSTCurvePlotHook')]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=False)
