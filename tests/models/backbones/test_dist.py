@@ -121,6 +121,17 @@ def test_full_size_trainable_parameters(arch, frames, ada, patch, expected):
     assert trainable == expected
 
 
+def test_temporal_stream_is_channels_last():
+    model = build().eval()
+    seen = []
+    model.temporal_blocks[0].register_forward_hook(
+        lambda m, a, out: seen.append(
+            out.is_contiguous(memory_format=torch.channels_last_3d)))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 4, 32, 32))
+    assert seen == [True]
+
+
 def test_speed_switches_do_not_change_results():
     ref = build()
     x = torch.randn(2, 3, 4, 32, 32)
@@ -129,6 +140,7 @@ def test_speed_switches_do_not_change_results():
              spatial_encoder=dict(type='DiSTCLIPVisual', arch=TINY_CLIP,
                                   fused_attention=False)),
         dict(with_cp=True),
+        dict(ada_fold_queries=False, channels_last=False),
     ]
     ref.train()
     out_ref = ref(x)

@@ -25,3 +25,40 @@ def test_matches_multihead_attention():
 def test_heads_must_divide_dim():
     with pytest.raises(ValueError, match='dim=16, num_heads=3'):
         CrossAttention(16, 3)
+
+
+@pytest.mark.parametrize('q_len, heads', [(1, 4), (2, 2), (3, 8)])
+def test_folded_queries_match_standard_attention(q_len, heads):
+    # (3, 8): Q * heads >= C, the standard path runs in both
+    torch.manual_seed(0)
+    folded = CrossAttention(16, heads)
+    nn.init.normal_(folded.in_proj_bias)
+    standard = CrossAttention(16, heads, fold_queries=False)
+    standard.load_state_dict(folded.state_dict())
+    q = torch.randn(3, q_len, 16, requires_grad=True)
+    kv = torch.randn(3, 7, 16, requires_grad=True)
+    out_f, out_s = folded(q, kv), standard(q, kv)
+    torch.testing.assert_close(out_f, out_s)
+    grads_f = torch.autograd.grad(out_f.square().sum(),
+                                  [q, kv, *folded.parameters()])
+    grads_s = torch.autograd.grad(out_s.square().sum(),
+                                  [q, kv, *standard.parameters()])
+    for g_f, g_s in zip(grads_f, grads_s):
+        torch.testing.assert_close(g_f, g_s, rtol=1e-4, atol=1e-5)
+
+
+def test_folded_queries_skip_the_token_projection():
+    from projects.dist.utils.flops import count_macs
+    n, length, c, heads = 4, 50, 64, 4
+    q = torch.randn(n, 1, c, device='meta')
+    kv = torch.randn(n, length, c, device='meta')
+    folded = CrossAttention(c, heads).to('meta')
+    standard = CrossAttention(c, heads, fold_queries=False).to('meta')
+    # standard: q/out projections + k/v of every token + two attention bmms
+    assert count_macs(standard, q, kv).total == (2 * n * c * c +
+                                                 2 * n * length * c * c +
+                                                 2 * n * length * c)
+    # folded: q/out projections, W_k and W_v per head, attention on C-wide
+    # normalised tokens for every head
+    assert count_macs(folded, q, kv).total == (4 * n * c * c +
+                                               2 * n * heads * length * c)

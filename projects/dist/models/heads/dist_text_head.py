@@ -1,4 +1,5 @@
 """Classification head of DiST: cosine similarity with CLIP text embeddings."""
+from contextlib import nullcontext
 from typing import List, Optional, Sequence, Tuple, Union
 
 import open_clip
@@ -9,6 +10,14 @@ import torch.nn.functional as F
 from mmaction.models.heads.base import BaseHead
 from mmaction.registry import MODELS
 from ..utils.class_names import load_class_names
+
+
+def _no_autocast(device_type: str):
+    """A context that disables autocast on ``device_type`` (a no-op where
+    autocast does not exist, e.g. the meta device)."""
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return nullcontext()
 
 
 @MODELS.register_module()
@@ -166,7 +175,7 @@ class DiSTTextHead(BaseHead):
         key = self._text_state_key(ref)
         if self._text_cache is None or self._text_cache[0] != key:
             # once per class set, so always in full precision
-            with torch.autocast(ref.device.type, enabled=False):
+            with _no_autocast(ref.device.type):
                 feats = self.text_encoder(self.text_tokens)
             self._text_cache = (key, F.normalize(feats.float(), dim=-1))
         return self._text_cache[1]
@@ -189,6 +198,6 @@ class DiSTTextHead(BaseHead):
             return self.fc_cls(x)
         text = self.text_features(x)
         # the (N, K) similarity is tiny: keep it in float32 under autocast
-        with torch.autocast(x.device.type, enabled=False):
+        with _no_autocast(x.device.type):
             scale = self.text_encoder.logit_scale.float().exp()
             return scale * F.normalize(x.float(), dim=-1) @ text.t()

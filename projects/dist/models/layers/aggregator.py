@@ -25,6 +25,8 @@ class AdaPoolingLayer(BaseModule):
         num_spatial_frames (int): Ts (size of the positional embedding).
         mlp_ratio (float): MLP hidden size / dim. Defaults to 4.
         fused_attention (bool): Fused attention kernels. Defaults to True.
+        fold_queries (bool): Few-query attention without key/value
+            projections (see :class:`CrossAttention`). Defaults to True.
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
@@ -34,15 +36,18 @@ class AdaPoolingLayer(BaseModule):
                  num_spatial_frames: int,
                  mlp_ratio: float = 4.0,
                  fused_attention: bool = True,
+                 fold_queries: bool = True,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         hidden = round(dim * mlp_ratio)
-        self.spatial_attn = CrossAttention(dim, num_heads, fused_attention)
+        self.spatial_attn = CrossAttention(dim, num_heads, fused_attention,
+                                           fold_queries)
         self.spatial_norm = LayerNorm32(dim)
         self.spatial_mlp = TokenMLP(dim, hidden)
         self.positional_embedding = nn.Parameter(
             torch.zeros(1, num_spatial_frames, dim))
-        self.temporal_attn = CrossAttention(dim, num_heads, fused_attention)
+        self.temporal_attn = CrossAttention(dim, num_heads, fused_attention,
+                                            fold_queries)
         self.temporal_norm = LayerNorm32(dim)
         self.temporal_mlp = TokenMLP(dim, hidden)
 
@@ -91,6 +96,8 @@ class AdaPoolingAggregator(BaseModule):
         num_heads (int, optional): Attention heads; ``dim // 64`` if None.
         mlp_ratio (float): MLP hidden size / dim. Defaults to 4.
         fused_attention (bool): Fused attention kernels. Defaults to True.
+        fold_queries (bool): Few-query attention without key/value
+            projections (see :class:`CrossAttention`). Defaults to True.
         with_cp (bool): Activation checkpointing of each layer in training.
             Defaults to False.
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
@@ -105,6 +112,7 @@ class AdaPoolingAggregator(BaseModule):
                  num_heads: Optional[int] = None,
                  mlp_ratio: float = 4.0,
                  fused_attention: bool = True,
+                 fold_queries: bool = True,
                  with_cp: bool = False,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -114,7 +122,8 @@ class AdaPoolingAggregator(BaseModule):
         num_heads = num_heads or max(dim // 64, 1)
         self.layers = nn.ModuleList(
             AdaPoolingLayer(dim, num_heads, num_spatial_frames, mlp_ratio,
-                            fused_attention) for _ in range(num_layers))
+                            fused_attention, fold_queries)
+            for _ in range(num_layers))
         self.spatial_query = nn.Parameter(torch.zeros(1, 1, dim))
         self.video_query = nn.Parameter(torch.zeros(1, 1, dim))
         self.cls_proj = nn.Linear(clip_dim, dim)

@@ -21,6 +21,11 @@ class CrossAttention(BaseModule):
         num_heads (int): Attention heads; must divide ``dim``.
         fused (bool): Use ``F.scaled_dot_product_attention``; False uses
             explicit matrix products (for measurements). Defaults to True.
+        fold_queries (bool): With few queries (``Q * heads < C``, as in
+            ada-pooling), fold the key projection into the queries and apply
+            the value projection after pooling (:meth:`_pool`): the same
+            result without projecting every token. Used with ``fused`` only.
+            Defaults to True.
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
@@ -28,9 +33,11 @@ class CrossAttention(BaseModule):
                  dim: int,
                  num_heads: int,
                  fused: bool = True,
+                 fold_queries: bool = True,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.fused = fused
+        self.fold_queries = fold_queries
         if num_heads < 1 or dim % num_heads:
             raise ValueError(f'num_heads must divide dim: dim={dim}, '
                              f'num_heads={num_heads}')
@@ -59,11 +66,13 @@ class CrossAttention(BaseModule):
             torch.Tensor: (N, Q, C).
         """
         n, q_len, c = query.shape
+        h = self.num_heads
+        if self.fused and self.fold_queries and q_len * h < c:
+            return self.out_proj(self._pool(query, tokens))
         w_q, w_kv = self.in_proj_weight.split([c, 2 * c])
         b_q, b_kv = self.in_proj_bias.split([c, 2 * c])
         q = F.linear(self.norm(query), w_q, b_q)
         k, v = F.linear(self.norm(tokens), w_kv, b_kv).chunk(2, dim=-1)
-        h = self.num_heads
         # (N, len, C) -> (N, heads, len, C/heads)
         q, k, v = (t.unflatten(-1, (h, c // h)).transpose(1, 2)
                    for t in (q, k, v))
@@ -74,3 +83,40 @@ class CrossAttention(BaseModule):
             out = w.softmax(dim=-1) @ v
         out = out.transpose(1, 2).reshape(n, q_len, c)
         return self.out_proj(out)
+
+    def _pool(self, query: torch.Tensor,
+              tokens: torch.Tensor) -> torch.Tensor:
+        """Few-query attention without projecting keys and values.
+
+        The same result as the standard path, rearranged for few queries
+        (ada-pooling has one per frame or video): per head,
+        ``q_h . (W_k,h t + b_k,h) = (W_k,h^T q_h) . t + const`` and the
+        constant cancels in the softmax, so the key projection is folded
+        into the query; and since the attention weights sum to 1,
+        ``sum_j a_j (W_v,h t_j + b_v,h) = W_v,h (sum_j a_j t_j) + b_v,h``, so
+        the value projection is applied after pooling. The keys/values are
+        then the normalised tokens themselves (one "head" of width C), and
+        the (L x C x 2C) projection of all tokens is never computed.
+
+        Args:
+            query (torch.Tensor): (N, Q, C).
+            tokens (torch.Tensor): (N, L, C).
+
+        Returns:
+            torch.Tensor: Attention output before ``out_proj``, (N, Q, C).
+        """
+        n, q_len, c = query.shape
+        h = self.num_heads
+        d = c // h
+        w_q, w_k, w_v = self.in_proj_weight.split([c, c, c])
+        b_q, _, b_v = self.in_proj_bias.split([c, c, c])
+        q = F.linear(self.norm(query), w_q, b_q).view(n, q_len, h, d)
+        # fold W_k into the queries: (N, Q, h, d) x (h, d, C) -> (N, h*Q, C)
+        q = torch.einsum('nqhd,hdc->nhqc', q, w_k.view(h, d, c))
+        kv = self.norm(tokens).unsqueeze(1)  # (N, 1, L, C)
+        pooled = F.scaled_dot_product_attention(
+            q.reshape(n, 1, h * q_len, c), kv, kv, scale=d**-0.5)
+        # per-head value projection after pooling -> (N, Q, h, d)
+        pooled = pooled.view(n, h, q_len, c)
+        out = torch.einsum('nhqc,hdc->nqhd', pooled, w_v.view(h, d, c))
+        return (out + b_v.view(h, d)).reshape(n, q_len, c)
