@@ -21,7 +21,7 @@ repository root. Steps (each an ordinary command you can also run by hand):
 
 Unless ``OMP_NUM_THREADS`` is set, the child processes run with one thread:
 the tiny model is overhead-bound, and with 2 threads per process a busy
-2-core machine was measured up to 70x slower per iteration.
+2-core machine was measured 76x slower per iteration (1.68 s vs 0.022 s).
 """
 import argparse
 import glob
