@@ -7,9 +7,6 @@
 #
 #   python tools/train.py configs/dist_tiny_synthetic_frame_avg.py
 _base_ = ['./dist_tiny_synthetic.py']
-custom_imports = dict(
-    imports=['projects.dist', 'projects.dist.models.backbones.frame_average'],
-    allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

@@ -16,8 +16,6 @@ with ``average_clips='prob'`` (all DiST configs).
 """
 import argparse
 import json
-import logging
-import os
 import os.path as osp
 import sys
 from typing import Dict, List, Optional
@@ -29,13 +27,14 @@ if REPO_ROOT not in sys.path:
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import projects.dist  # noqa: E402,F401  -- compat fixes + registration
 from mmaction.apis import init_recognizer  # noqa: E402
 from projects.dist.models.utils.class_names import \
     load_class_names  # noqa: E402
+from projects.dist.utils import \
+    allow_full_unpickling_if_needed  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -72,35 +71,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action=DictAction,
         help='override config entries (key=value)')
     return parser.parse_args(argv)
-
-
-def allow_full_unpickling_if_needed(checkpoint: str) -> None:
-    """Let torch fully unpickle ``checkpoint`` only if it has to.
-
-    Same policy as ``tools/test.py``: torch>=2.6 loads with
-    ``weights_only=True``, which refuses MMEngine training checkpoints. A
-    weights-only file keeps the safe default; for a training checkpoint the
-    full unpickler is allowed, with a warning. An explicit
-    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` setting wins.
-
-    Args:
-        checkpoint (str): Local checkpoint path.
-    """
-    if 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' in os.environ or not osp.isfile(
-            checkpoint):
-        return
-    try:
-        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(
-            checkpoint)
-    except Exception:  # not a zip checkpoint: let torch.load report it
-        return
-    if unsafe:
-        print_log(
-            f'{checkpoint} is a full training checkpoint; loading it with '
-            'the full unpickler. Only do this with checkpoints you trust.',
-            logger='current',
-            level=logging.WARNING)
-        os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
 
 
 def build_test_pipeline(cfg: Config) -> Compose:

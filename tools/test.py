@@ -34,6 +34,8 @@ from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import projects.dist  # noqa: E402,F401  -- compat fixes + registration
+from projects.dist.utils import \
+    allow_full_unpickling_if_needed  # noqa: E402
 from mmaction.registry import RUNNERS  # noqa: E402
 
 
@@ -170,39 +172,6 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if cfg.launcher != 'none' and not torch.cuda.is_available():
         use_cpu_distributed(cfg)
     return cfg
-
-
-def allow_full_unpickling_if_needed(checkpoint: str) -> None:
-    """Let torch fully unpickle ``checkpoint`` only if it has to.
-
-    torch>=2.6 loads with ``weights_only=True``, which refuses MMEngine
-    training checkpoints. Weights-only files keep the safe default; for a
-    training checkpoint (the user's own run) the full unpickler is allowed
-    with a warning. torch reads the variable at every ``torch.load``; an
-    explicit user setting wins.
-
-    Args:
-        checkpoint (str): Local checkpoint path (remote URLs are left to
-            MMEngine and keep the safe default).
-    """
-    if 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' in os.environ or not osp.isfile(
-            checkpoint):
-        return
-    try:
-        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(
-            checkpoint)
-    except Exception:  # not a zip checkpoint: let torch.load report it
-        return
-    if unsafe:
-        print_log(
-            f'{checkpoint} is a full training checkpoint (it pickles '
-            f'{", ".join(sorted(unsafe)[:3])}, ...); loading it with the '
-            'full unpickler. Only do this with checkpoints you trust; '
-            'release files made with tools/misc/publish_checkpoint.py load '
-            'safely.',
-            logger='current',
-            level=logging.WARNING)
-        os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
 
 
 def main(argv: list = None) -> None:

@@ -696,6 +696,15 @@ def _add_ratios(results: List[dict], baseline: Optional[str]) -> None:
     """
     by_key = {r['key']: r for r in results}
     if baseline is not None and baseline not in by_key:
+        # 'clip-only' or 'test@v' name the mode without its amp part
+        mode, _, variant = baseline.partition('@')
+        matches = [
+            k for k in by_key if k.partition('@')[2] == variant
+            and k.partition('@')[0].split(':')[0] == mode
+        ]
+        if ':' not in mode and len(matches) == 1:
+            baseline = matches[0]
+    if baseline is not None and baseline not in by_key:
         raise ValueError(f'--baseline {baseline!r} is not one of the modes '
                          f'run: {sorted(by_key)}')
     for r in results:

@@ -1,5 +1,8 @@
 """DiST models; importing registers them in ``mmaction.registry.MODELS``."""
-from .backbones import DiST, DiSTCLIPVisual
+from .backbones import DiST, DiSTCLIPVisual, DiSTFrameAverageBaseline
 from .heads import DiSTCLIPText, DiSTTextHead
 
-__all__ = ['DiST', 'DiSTCLIPText', 'DiSTCLIPVisual', 'DiSTTextHead']
+__all__ = [
+    'DiST', 'DiSTCLIPText', 'DiSTCLIPVisual', 'DiSTFrameAverageBaseline',
+    'DiSTTextHead'
+]

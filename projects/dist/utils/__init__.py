@@ -1,8 +1,10 @@
-"""Analysis utilities of the DiST plugin (compute counting)."""
+"""Utilities of the DiST plugin: compute counting, checkpoint loading."""
+from .checkpoint_loading import allow_full_unpickling_if_needed
 from .flops import (MacCount, count_macs, count_model_macs, count_parameters)
 from .model_inputs import default_clip_shape, tower_frames, tower_out_indices
 
 __all__ = [
-    'MacCount', 'count_macs', 'count_model_macs', 'count_parameters',
-    'default_clip_shape', 'tower_frames', 'tower_out_indices'
+    'allow_full_unpickling_if_needed', 'MacCount', 'count_macs',
+    'count_model_macs', 'count_parameters', 'default_clip_shape',
+    'tower_frames', 'tower_out_indices'
 ]

@@ -109,3 +109,11 @@ def test_loss_with_label_smoothing_and_multi_view_averaging():
     preds = head.predict(x, samples[:2])  # 3 views per video
     assert len(preds) == 2
     torch.testing.assert_close(preds[0].pred_score.sum(), torch.tensor(1.))
+
+
+def test_shipped_label_file_resolves_from_any_directory(tmp_path,
+                                                        monkeypatch):
+    from projects.dist.models.utils.class_names import load_class_names
+    monkeypatch.chdir(tmp_path)  # no projects/ folder here
+    names = load_class_names('projects/dist/label_maps/kinetics400.txt')
+    assert len(names) == 400 and names[0] == 'abseiling'

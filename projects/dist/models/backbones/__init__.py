@@ -1,5 +1,6 @@
-"""DiST backbones."""
+"""DiST backbones (and the order-blind baseline of the built-in default)."""
 from .clip_visual import DiSTCLIPVisual
 from .dist import DiST
+from .frame_average import DiSTFrameAverageBaseline
 
-__all__ = ['DiST', 'DiSTCLIPVisual']
+__all__ = ['DiST', 'DiSTCLIPVisual', 'DiSTFrameAverageBaseline']

@@ -2,8 +2,8 @@
 import os.path as osp
 from typing import List, Sequence, Union
 
-_PACKAGE_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))  # the folder that holds ``projects/``
+# the folder that holds ``projects/`` (the repository root or site-packages)
+_PACKAGE_ROOT = osp.abspath(osp.join(osp.dirname(__file__), *['..'] * 4))
 
 
 def resolve_path(path: str) -> str:
