@@ -19,7 +19,6 @@ file is the user's own training output. Setting
 ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` explicitly overrides the check.
 """
 import argparse
-import logging
 import os
 import os.path as osp
 import sys
@@ -29,11 +28,11 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import projects.dist  # noqa: E402,F401  -- compat fixes + registration
+from projects.dist.utils.launch import use_cpu_distributed  # noqa: E402,E501
 from projects.dist.utils import \
     allow_full_unpickling_if_needed  # noqa: E402
 from mmaction.registry import RUNNERS  # noqa: E402
@@ -90,36 +89,6 @@ def parse_args(argv: list = None) -> argparse.Namespace:
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
-
-
-def use_cpu_distributed(cfg: Config) -> None:
-    """Make a distributed run work on a machine without CUDA.
-
-    Sets the ``gloo`` backend and a DDP wrapper without ``device_ids``; see
-    the function of the same name in ``tools/train.py``.
-
-    Args:
-        cfg (Config): The config, changed in place.
-    """
-    env_cfg = cfg.setdefault('env_cfg', ConfigDict())
-    dist_cfg = env_cfg.setdefault('dist_cfg', ConfigDict())
-    if dist_cfg.get('backend', 'gloo') != 'gloo':
-        print_log(
-            f'No CUDA device: using the gloo backend instead of '
-            f'{dist_cfg.backend!r}.',
-            logger='current',
-            level=logging.WARNING)
-    dist_cfg.backend = 'gloo'
-
-    wrapper = cfg.get('model_wrapper_cfg')
-    if wrapper is None:
-        wrapper = ConfigDict(broadcast_buffers=False)
-        if 'find_unused_parameters' in cfg:
-            wrapper.find_unused_parameters = cfg.find_unused_parameters
-    wrapper.setdefault('type', 'MMDistributedDataParallel')
-    if wrapper.type == 'MMDistributedDataParallel':
-        wrapper.setdefault('device_ids', None)
-    cfg.model_wrapper_cfg = wrapper
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:

@@ -20,7 +20,6 @@ Differences, all for running the pinned stack (see docs/install.md):
   MMEngine's assertion deep inside the Runner.
 """
 import argparse
-import logging
 import os
 import os.path as osp
 import sys
@@ -37,12 +36,12 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
 import mmengine.device as mm_device  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import projects.dist  # noqa: E402,F401  -- compat fixes + registration
+from projects.dist.utils.launch import use_cpu_distributed  # noqa: E402,E501
 from mmaction.registry import RUNNERS  # noqa: E402
 
 
@@ -116,39 +115,6 @@ def has_amp_device() -> bool:
     """
     return (mm_device.is_cuda_available() or mm_device.is_npu_available()
             or mm_device.is_mlu_available() or mm_device.is_musa_available())
-
-
-def use_cpu_distributed(cfg: Config) -> None:
-    """Make a distributed run work on a machine without CUDA.
-
-    Sets the ``gloo`` backend and a DDP wrapper without ``device_ids`` (the
-    model stays on the CPU). Keys the config already sets are kept, except
-    the backend, which must be ``gloo`` without CUDA. ``broadcast_buffers``
-    defaults to False and ``find_unused_parameters`` is passed on only when
-    the config sets it, as in MMEngine's own default wrapper.
-
-    Args:
-        cfg (Config): The config, changed in place.
-    """
-    env_cfg = cfg.setdefault('env_cfg', ConfigDict())
-    dist_cfg = env_cfg.setdefault('dist_cfg', ConfigDict())
-    if dist_cfg.get('backend', 'gloo') != 'gloo':
-        print_log(
-            f'No CUDA device: using the gloo backend instead of '
-            f'{dist_cfg.backend!r}.',
-            logger='current',
-            level=logging.WARNING)
-    dist_cfg.backend = 'gloo'
-
-    wrapper = cfg.get('model_wrapper_cfg')
-    if wrapper is None:
-        wrapper = ConfigDict(broadcast_buffers=False)
-        if 'find_unused_parameters' in cfg:
-            wrapper.find_unused_parameters = cfg.find_unused_parameters
-    wrapper.setdefault('type', 'MMDistributedDataParallel')
-    if wrapper.type == 'MMDistributedDataParallel':
-        wrapper.setdefault('device_ids', None)
-    cfg.model_wrapper_cfg = wrapper
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
