@@ -4,12 +4,8 @@ No timing is asserted: only that every mode runs, that a train iteration is a
 real optimizer step on the side network, and that the JSON lines carry the
 documented keys.
 """
-import importlib.util
 import json
-import os.path as osp
 
-import cv2
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -17,54 +13,13 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 from mmaction.registry import MODELS
+from tests.tools.tiny_dist import load_tool, tiny_model_cfg
+from tests.video_utils import write_video_list
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def _load_tool():
-    path = osp.join(REPO_ROOT, 'tools', 'analysis', 'benchmark.py')
-    spec = importlib.util.spec_from_file_location('dist_benchmark', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-benchmark = _load_tool()
+benchmark = load_tool('analysis/benchmark.py')
 
 NUM_CLASSES = 4
-TINY_ARCH = dict(
-    embed_dim=32,
-    image_size=32,
-    patch_size=8,
-    width=32,
-    layers=2,
-    heads=2,
-    text_width=32,
-    text_heads=2,
-    text_layers=1)
-TINY_MODEL = dict(
-    type='Recognizer3D',
-    backbone=dict(
-        type='DiST',
-        spatial_encoder=dict(type='DiSTCLIPVisual', arch=TINY_ARCH),
-        num_frames=8,
-        alpha=2,
-        integration_dim=32,
-        temporal_dim=16,
-        temporal_patch_size=3,
-        num_ada_layers=1,
-        ada_heads=2),
-    cls_head=dict(
-        type='DiSTTextHead',
-        num_classes=NUM_CLASSES,
-        in_channels=32,
-        class_names=[f'action {i}' for i in range(NUM_CLASSES)],
-        text_encoder=dict(type='DiSTCLIPText', arch=TINY_ARCH)),
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor',
-        mean=[122.8, 116.7, 104.1],
-        std=[68.5, 66.6, 70.3],
-        format_shape='NCTHW'))
+TINY_MODEL = tiny_model_cfg(NUM_CLASSES, width=32)
 
 EXPECTED_KEYS = {
     'mode', 'amp', 'variant', 'key', 'config', 'device', 'device_name',
@@ -266,24 +221,10 @@ def test_optim_wrapper_cfg_types():
     assert default['optimizer']['type'] == 'AdamW'
 
 
-def _write_videos(root, num: int = 2, frames: int = 10) -> str:
-    lines = []
-    for i in range(num):
-        name = f'v{i}.mp4'
-        writer = cv2.VideoWriter(
-            str(root / name), cv2.VideoWriter_fourcc(*'mp4v'), 10, (40, 36))
-        for f in range(frames):
-            img = np.full((36, 40, 3), (25 * f + 60 * i) % 255, np.uint8)
-            writer.write(img)
-        writer.release()
-        lines.append(f'{name} {i % NUM_CLASSES}')
-    ann = root / 'ann.txt'
-    ann.write_text('\n'.join(lines) + '\n')
-    return str(ann)
-
-
 def test_real_data_reports_data_time(tmp_path):
-    ann = _write_videos(tmp_path)
+    ann = write_video_list(
+        str(tmp_path), 2, NUM_CLASSES, 'ann.txt', num_frames=10,
+        size=(40, 36))
     pipeline = [
         dict(type='DecordInit'),
         dict(

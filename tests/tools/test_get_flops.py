@@ -5,7 +5,6 @@ DiST) and against the official counts of dist_official_spec.md §1.9 (full
 size, on the meta device).
 """
 import copy
-import importlib.util
 import json
 import os.path as osp
 
@@ -15,62 +14,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
 
+from tests.tools.tiny_dist import (REPO_ROOT, load_tool, tiny_arch,
+                                   tiny_model_cfg)
 from projects.dist.utils.flops import (count_macs, count_model_macs,
                                        count_parameters)
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+get_flops = load_tool('analysis/get_flops.py')
 
-
-def _load_tool():
-    path = osp.join(REPO_ROOT, 'tools', 'analysis', 'get_flops.py')
-    spec = importlib.util.spec_from_file_location('dist_get_flops', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-get_flops = _load_tool()
-
-TINY_ARCH = dict(
-    embed_dim=32,
-    image_size=32,
-    patch_size=8,
-    width=64,
-    layers=2,
-    heads=2,
-    text_width=32,
-    text_heads=2,
-    text_layers=1)
 NUM_CLASSES = 5
-
-
-def tiny_model_cfg(**backbone) -> dict:
-    """A tiny DiST recognizer config (class names given as a list)."""
-    cfg = dict(
-        type='Recognizer3D',
-        backbone=dict(
-            type='DiST',
-            spatial_encoder=dict(type='DiSTCLIPVisual', arch=TINY_ARCH),
-            num_frames=8,
-            alpha=2,
-            integration_dim=32,
-            temporal_dim=16,
-            temporal_patch_size=3,
-            num_ada_layers=1,
-            ada_heads=2),
-        cls_head=dict(
-            type='DiSTTextHead',
-            num_classes=NUM_CLASSES,
-            in_channels=32,
-            class_names=[f'action {i}' for i in range(NUM_CLASSES)],
-            text_encoder=dict(type='DiSTCLIPText', arch=TINY_ARCH)),
-        data_preprocessor=dict(
-            type='ActionDataPreprocessor',
-            mean=[122.8, 116.7, 104.1],
-            std=[68.5, 66.6, 70.3],
-            format_shape='NCTHW'))
-    cfg['backbone'].update(backbone)
-    return cfg
+TINY_ARCH = tiny_arch()
 
 
 def b16_model_cfg(num_frames: int = 16,
@@ -83,13 +35,13 @@ def b16_model_cfg(num_frames: int = 16,
         backbone=dict(
             type='DiST',
             spatial_encoder=dict(type='DiSTCLIPVisual', arch=arch),
-            num_frames=16,
+            num_frames=num_frames,
             alpha=2,
-            num_ada_layers=4),
+            num_ada_layers=num_ada_layers),
         cls_head=dict(
             type='DiSTTextHead',
             num_classes=400,
-            in_channels=512,
+            in_channels=embed,
             class_names=[f'class {i}' for i in range(400)],
             text_encoder=dict(type='DiSTCLIPText', arch=arch)),
         data_preprocessor=dict(
