@@ -77,18 +77,21 @@ def capture(model, video):
         hooks += [
             bb.temporal_blocks[i].register_forward_hook(
                 out_hook('temporal_block_out')),
-            bb.input_projs[i].register_forward_hook(
-                out_hook('input_linear_out', lnd)),
             bb.to_integration[i].register_forward_hook(
                 out_hook('temporal2integration_out', lnd)),
             bb.integration_blocks[i].register_forward_hook(
                 in_hook('integration_block_in', lambda i: lnd(i[0]))),
+            # the next layer accumulates into this output in place: copy it
             bb.integration_blocks[i].register_forward_hook(
-                out_hook('integration_block_out', lnd)),
+                out_hook('integration_block_out', lambda o: lnd(o).clone())),
         ]
     for m in bb.to_temporal:
+        # one value per spatial frame; the official code repeats it alpha
+        # times along time
         hooks.append(
-            m.register_forward_hook(out_hook('integration2temporal_out')))
+            m.register_forward_hook(
+                out_hook('integration2temporal_out',
+                         lambda o: o.repeat_interleave(bb.alpha, 2))))
     for layer in bb.aggregator.layers:
         hooks += [
             layer.register_forward_hook(
@@ -100,6 +103,12 @@ def capture(model, video):
         emb = bb(video)
         rec['video_embedding'] = [emb]
         rec['logits'] = [head(emb)]
+        # the forward fuses each input projection with the residual sum, so
+        # the projection alone is recomputed from the recorded CLIP outputs
+        rec['input_linear_out'] = [
+            lnd(proj(f.transpose(0, 1))) for proj, f in zip(
+                bb.input_projs, rec['clip_block_outputs'][0])
+        ]
     for h in hooks:
         h.remove()
     return {

@@ -177,7 +177,9 @@ def tiny_dist_macs(cfg: dict, folded: bool = False) -> dict:
         side += ts * n_tok * d * ci  # input projection
         side += ts * g * g * ct * ci * alpha  # temporal -> integration
         if i < layers - 1:
-            side += ts * g * g * ci * ct  # integration -> temporal
+            # integration -> temporal projects every token (CLS included;
+            # its row is dropped afterwards, cheaper than copying the slice)
+            side += ts * n_tok * ci * ct
         side += ts * n_tok * 2 * ci * ci  # I-Block token MLP
         side += ts * n_tok * (2 * ci * hid_t + hid_t * hid_t * 3)  # TFFN
     hid_a = 4 * ci

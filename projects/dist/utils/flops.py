@@ -12,8 +12,8 @@ ViT-B/16 forward is counted in well under a second. There,
 matmuls), so attention is counted like any matmul. On CPU the fused kernels
 ``_scaled_dot_product_flash_attention_for_cpu`` (and its backward) and the
 ``nn.MultiheadAttention`` inference fast path
-(``_native_multi_head_attention``) are opaque to the counter; formulas for
-them are added here so a CPU count gives the same number.
+(``_native_multi_head_attention``) are opaque to the counter, and so is the
+in-place ``addmm_``; formulas for them are added here.
 """
 import logging
 from collections import defaultdict
@@ -82,6 +82,16 @@ def _native_mha_flops(query_shape,
     return 2 * macs
 
 
+def _addmm_inplace_flops(self_shape,
+                         a_shape,
+                         b_shape,
+                         *args,
+                         out_shape=None,
+                         **kwargs) -> int:
+    """FLOPs of ``Tensor.addmm_`` (a matrix product accumulated in place)."""
+    return 2 * a_shape[0] * a_shape[1] * b_shape[1]
+
+
 #: Formulas for kernels the stock counter does not know (keyed by overload
 #: packet, values take shapes like the built-in formulas).
 EXTRA_FLOP_FORMULAS: Dict[object, Callable] = {
@@ -89,6 +99,7 @@ EXTRA_FLOP_FORMULAS: Dict[object, Callable] = {
     aten._scaled_dot_product_flash_attention_for_cpu_backward:
     _cpu_flash_backward_flops,
     aten._native_multi_head_attention: _native_mha_flops,
+    aten.addmm_: _addmm_inplace_flops,
 }
 
 

@@ -1,25 +1,67 @@
-"""I-Block: no identity term; temporal MLP equals the Conv3d formulation."""
+"""I-Block: no identity term; temporal MLP equals the Conv3d formulation;
+the folded forward gives the formula's values and gradients."""
 import torch
 import torch.nn.functional as F
 
 from projects.dist.models.layers import IntegrationBlock
 
 
-def test_matches_conv3d_reference_without_identity():
+def _block() -> IntegrationBlock:
     torch.manual_seed(0)
-    blk = IntegrationBlock(8, mlp_ratio=1.0, temporal_mlp_ratio=0.5,
+    blk = IntegrationBlock(8, mlp_ratio=1.5, temporal_mlp_ratio=0.5,
                            temporal_kernel_size=3)
-    b, ts, n = 2, 3, 5
-    z = torch.randn(b * ts, n, 8)
-    got = blk(z, num_videos=b)
+    with torch.no_grad():  # non-trivial LayerNorm affines and biases
+        for p in blk.parameters():
+            p.normal_(0.0, 0.5)
+    return blk
+
+
+def _reference(blk: IntegrationBlock, z: torch.Tensor, b: int) -> torch.Tensor:
+    """The official layout: LN_a -> MLP, LN_b -> Conv3d TFFN, summed."""
+    ts, n, c = z.shape[0] // b, z.shape[1], z.shape[2]
     t = blk.temporal_mlp
-    y = blk.norm_temporal(z).view(b, ts, n, 8).permute(0, 3, 1, 2)
-    y = y.unsqueeze(-1)  # (B, C, Ts, L, 1) as the official code lays it out
+    y = blk.norm_temporal(z).view(b, ts, n, c).permute(0, 3, 1, 2)
+    y = y.unsqueeze(-1)  # (B, C, Ts, L, 1)
     y = F.conv3d(F.conv3d(y, t.reduce.weight, t.reduce.bias),
                  t.temporal.weight, t.temporal.bias, padding=(1, 0, 0))
     y = y * torch.sigmoid(1.702 * y)
     y = F.conv3d(y, t.expand.weight, t.expand.bias)
-    y = y.squeeze(-1).permute(0, 2, 3, 1).reshape(b * ts, n, 8)
-    ref = blk.mlp(blk.norm(z)) + y
+    y = y.squeeze(-1).permute(0, 2, 3, 1).reshape(b * ts, n, c)
+    h = blk.mlp.fc1(blk.norm(z))
+    h = blk.mlp.fc2(h * torch.sigmoid(1.702 * h))
+    return h + y
+
+
+def test_matches_conv3d_reference_without_identity():
+    blk = _block()
+    b, ts, n = 2, 3, 5
+    z = torch.randn(b * ts, n, 8)
+    got = blk(z, num_videos=b)
+    ref = _reference(blk, z, b)
     torch.testing.assert_close(got, ref)
     assert not torch.allclose(got, ref + z)
+
+
+def test_gradients_match_the_formula():
+    blk = _block()
+    z = torch.randn(4, 5, 8, requires_grad=True)
+    w = torch.randn(4, 5, 8)
+    (blk(z, num_videos=2) * w).sum().backward()
+    got = {k: p.grad.clone() for k, p in blk.named_parameters()}
+    got_z = z.grad.clone()
+    blk.zero_grad()
+    z.grad = None
+    (_reference(blk, z, 2) * w).sum().backward()
+    for k, p in blk.named_parameters():
+        torch.testing.assert_close(got[k], p.grad, msg=k)
+    torch.testing.assert_close(got_z, z.grad)
+
+
+def test_bf16_autocast_runs_and_stays_close():
+    blk = _block()
+    z = torch.randn(4, 5, 8)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = blk(z, num_videos=2)
+    assert got.dtype == torch.bfloat16
+    ref = _reference(blk, z, 2)
+    assert (got.float() - ref).abs().max() <= 0.05 * ref.abs().max()

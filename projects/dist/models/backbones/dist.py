@@ -274,14 +274,13 @@ class DiST(BaseModule):
         n_sel = len(self.selected_layers)
         for i in range(n_sel):
             xt = self._run(self.temporal_blocks[i], xt)
-            z = self.input_projs[i](feats[i])  # (B*Ts, L, C_i)
-            if residual is not None:
-                z = z + residual
+            z = self._project(i, feats[i], residual)  # (B*Ts, L, C_i)
             # simultaneous exchange: both directions read xt and z as they
             # are now
             z_in = z + self.to_integration[i](xt)
             if i < n_sel - 1:
-                xt = xt + self.to_temporal[i](z, b)
+                to_temporal = self.to_temporal[i]
+                xt = to_temporal.add_to(xt, to_temporal(z, b))
             residual = self._run(self.integration_blocks[i], z_in, b)
         tokens = residual + z_in  # F, (B*Ts, L, C_i)
         clip_cls = feats[-1][:, 0].view(b, ts, -1)  # (B, Ts, D)
@@ -331,6 +330,33 @@ class DiST(BaseModule):
         tokens = enc.embed(x.transpose(1, 2).reshape(b * t, c, h, w))
         tokens = tokens.unflatten(0, (b, t))[:, ::alpha].flatten(0, 1)
         return enc.forward_tokens(tokens, self.selected_layers)
+
+    def _project(self, i: int, feats: torch.Tensor,
+                 residual: Optional[torch.Tensor]) -> torch.Tensor:
+        """Input projection of DiST layer ``i`` plus the previous I-Block's
+        residual: ``z = input_projs[i](feats) + residual``.
+
+        The product accumulates straight into ``residual`` (a fresh I-Block
+        output that nothing reads afterwards), which saves the separate sum
+        and the bias broadcast of a plain ``nn.Linear``.
+
+        Args:
+            i (int): DiST layer.
+            feats (torch.Tensor): CLIP block output, (B*Ts, L, D).
+            residual (torch.Tensor, optional): I-Block output of layer
+                ``i - 1``, (B*Ts, L, C_i); None for layer 0.
+
+        Returns:
+            torch.Tensor: (B*Ts, L, C_i).
+        """
+        proj = self.input_projs[i]
+        if residual is None:
+            return proj(feats)
+        # in-place ops are not autocast: compute in the residual's dtype
+        dtype = residual.dtype
+        z = residual.flatten(0, 1).addmm_(
+            feats.flatten(0, 1).to(dtype), proj.weight.t().to(dtype))
+        return z.add_(proj.bias.to(dtype)).view_as(residual)
 
     def _run(self, block: nn.Module, *args) -> torch.Tensor:
         """Call a side-network block, checkpointed if ``with_cp``."""

@@ -4,7 +4,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
-from .norm import LayerNorm32, QuickGELU
+from .norm import QUICK_GELU_SCALE, LayerNorm32, QuickGELU
 
 
 class TokenMLP(BaseModule):
@@ -86,6 +86,22 @@ class IntegrationBlock(BaseModule):
     next layer's projected CLIP features (CLIP's own residual stream is the
     skip connection).
 
+    The parameters are those of the formula (``norm``, ``mlp``,
+    ``norm_temporal``, ``temporal_mlp``; official checkpoints load
+    unchanged), but the forward computes it in fewer passes over memory, with
+    the same result up to float rounding:
+
+    - both LayerNorms share one normalisation; their affine parameters fold
+      into ``mlp.fc1`` and ``temporal_mlp.reduce``, which then run as one
+      matrix product;
+    - each QuickGELU sits between two linear maps, so its 1.702 folds into
+      their weights and it runs as one SiLU;
+    - the two branch outputs accumulate into one buffer, with both output
+      biases added once.
+
+    The folded weights are recomputed (cheaply, differentiably) in every
+    forward, so training updates the original parameters.
+
     Args:
         dim (int): C_i.
         mlp_ratio (float): Hidden size of the token MLP / dim. Defaults to 1.
@@ -108,15 +124,58 @@ class IntegrationBlock(BaseModule):
         self.temporal_mlp = TemporalTokenMLP(
             dim, round(dim * temporal_mlp_ratio), temporal_kernel_size)
 
+    def _input_weights(self) -> tuple:
+        """Weight (H + c, C) and bias (H + c,) of ``[s * fc1(LN_a(.)),
+        reduce(LN_b(.))]`` applied to the affine-free normalisation."""
+        s = QUICK_GELU_SCALE
+        fc1, reduce = self.mlp.fc1, self.temporal_mlp.reduce
+        w_r = reduce.weight.flatten(1)
+        weight = torch.cat([
+            fc1.weight * (s * self.norm.weight),
+            w_r * self.norm_temporal.weight
+        ])
+        bias = torch.cat([
+            s * torch.addmv(fc1.bias, fc1.weight, self.norm.bias),
+            torch.addmv(reduce.bias, w_r, self.norm_temporal.bias)
+        ])
+        return weight, bias
+
     def forward(self, z: torch.Tensor, num_videos: int) -> torch.Tensor:
         """Compute the integration residual.
 
         Args:
-            z (torch.Tensor): (B*Ts, L, C_i).
+            z (torch.Tensor): (B*Ts, L, C_i), rows b-major.
             num_videos (int): B.
 
         Returns:
             torch.Tensor: (B*Ts, L, C_i).
         """
-        return self.mlp(self.norm(z)) + self.temporal_mlp(
-            self.norm_temporal(z), num_videos)
+        bt, num_tokens, dim = z.shape
+        s = QUICK_GELU_SCALE
+        mlp, tmlp = self.mlp, self.temporal_mlp
+        hidden = mlp.fc1.out_features
+        if self.norm.eps != self.norm_temporal.eps:
+            raise ValueError('the two I-Block LayerNorms must share eps')
+        weight, bias = self._input_weights()
+        n = F.layer_norm(z.float(), (dim, ), eps=self.norm.eps).to(z.dtype)
+        h, g = F.linear(n, weight.to(z.dtype),
+                        bias.to(z.dtype)).split([hidden, weight.shape[0] -
+                                                 hidden], -1)
+        # token MLP, hidden: s * fc1(LN_a(z)) -> silu = s * QuickGELU(fc1)
+        h = F.silu(h).flatten(0, 1)  # (B*Ts*L, H)
+        # temporal MLP: conv along Ts per token; s folds into its weights
+        g = g.reshape(num_videos, bt // num_videos, num_tokens, -1)
+        g = F.conv2d(
+            g.permute(0, 3, 1, 2),  # (B, c, Ts, L)
+            tmlp.temporal.weight.squeeze(-1) * s,
+            tmlp.temporal.bias * s,
+            padding=(tmlp.temporal.padding[0], 0))
+        g = F.silu(g).permute(0, 2, 3, 1).reshape(bt * num_tokens, -1)
+        out = torch.addmm((tmlp.expand.bias + mlp.fc2.bias).to(z.dtype), g,
+                          (tmlp.expand.weight.flatten(1) / s).t().to(
+                              z.dtype))
+        # in-place accumulation is not autocast: match out's dtype (bf16/fp16
+        # under mixed precision)
+        out = out.addmm_(
+            h.to(out.dtype), (mlp.fc2.weight / s).t().to(out.dtype))
+        return out.view(bt, num_tokens, dim)

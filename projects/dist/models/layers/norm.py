@@ -23,8 +23,14 @@ class LayerNorm32(nn.LayerNorm):
         return out.to(x.dtype)
 
 
+#: ``s`` in QuickGELU(x) = x * sigmoid(s * x) = silu(s * x) / s. Between two
+#: linear maps, the ``s`` and ``1 / s`` fold into their weights so that the
+#: activation becomes a single SiLU.
+QUICK_GELU_SCALE = 1.702
+
+
 class QuickGELU(nn.Module):
     """CLIP's sigmoid approximation of GELU: ``x * sigmoid(1.702 * x)``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(1.702 * x)
+        return x * torch.sigmoid(QUICK_GELU_SCALE * x)

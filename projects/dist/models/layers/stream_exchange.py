@@ -33,6 +33,10 @@ def token_grid(num_tokens: int) -> Tuple[int, int]:
 class IntegrationToTemporal(BaseModule):
     """Integration -> temporal: project patch tokens, upsample time by alpha.
 
+    The module returns one value per *spatial* frame; :meth:`add_to` adds it
+    to each of that frame's ``alpha`` temporal frames by broadcasting (the
+    official code materialises the repeat).
+
     Args:
         integration_dim (int): C_i.
         temporal_dim (int): C_t.
@@ -57,15 +61,35 @@ class IntegrationToTemporal(BaseModule):
             num_videos (int): B.
 
         Returns:
-            torch.Tensor: (B, C_t, alpha*Ts, h, w); spatial frame ``s`` is
-            repeated on temporal frames ``alpha*s ... alpha*s + alpha - 1``.
+            torch.Tensor: (B, C_t, Ts, h, w), the residual of spatial frame
+            ``s`` (for temporal frames ``alpha*s ... alpha*s + alpha - 1``).
+            A strided view; CLS is dropped.
         """
         bt, num_tokens, _ = z.shape
         h, w = token_grid(num_tokens)
-        y = self.proj(z[:, 1:])  # (B*Ts, h*w, C_t), CLS dropped
-        y = y.view(num_videos, bt // num_videos, h, w, -1)
-        y = y.permute(0, 4, 1, 2, 3)  # (B, C_t, Ts, h, w)
-        return y.repeat_interleave(self.alpha, dim=2)
+        # project every token and drop CLS afterwards: the slice of the
+        # output is a view, while slicing the input would copy it
+        y = self.proj(z)[:, 1:]  # (B*Ts, h*w, C_t)
+        y = y.unflatten(0, (num_videos, bt // num_videos)).unflatten(2, (h, w))
+        return y.permute(0, 4, 1, 2, 3)  # (B, C_t, Ts, h, w)
+
+    def add_to(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Add a residual from :meth:`forward` to the temporal stream.
+
+        Args:
+            x (torch.Tensor): Temporal stream, (B, C_t, alpha*Ts, h, w).
+            y (torch.Tensor): Residual, (B, C_t, Ts, h, w).
+
+        Returns:
+            torch.Tensor: ``x + y`` repeated ``alpha`` times along time,
+            (B, C_t, alpha*Ts, h, w), in the memory format of ``x``.
+        """
+        ts = y.shape[2]
+        if x.shape[2] != ts * self.alpha:
+            raise ValueError(f'temporal stream has {x.shape[2]} frames, '
+                             f'expected alpha*Ts = {self.alpha * ts}')
+        return (x.unflatten(2, (ts, self.alpha)) + y.unsqueeze(3)).flatten(
+            2, 3)
 
 
 class TemporalToIntegration(BaseModule):
