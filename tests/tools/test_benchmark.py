@@ -28,7 +28,8 @@ EXPECTED_KEYS = {
     's_per_iter_max', 'clips_per_s', 'cpu_s_per_iter', 'data_time_s',
     'peak_mem_mb', 'mem_metric', 'process_peak_rss_mb', 'loadavg_1min',
     'torch', 'ratio_to_clip_only', 'time_ratio_to_baseline', 'iter_times',
-    'ratio_to_clip_only_paired', 'time_ratio_to_baseline_paired'
+    'ratio_to_clip_only_paired', 'time_ratio_to_baseline_paired',
+    'cpu_malloc'
 }
 
 
@@ -125,6 +126,7 @@ def test_train_test_clip_only_json_lines(tmp_path, capsys):
         assert r['data'] == 'synthetic' and r['data_time_s'] is None
         assert r['mem_metric'] == 'rss_sampled_process'
         assert r['peak_mem_mb'] > 0
+        assert r['cpu_malloc'] == 'tuned'  # the default on glibc
     by_key = {r['key']: r for r in lines}
     assert by_key['clip-only:none']['ratio_to_clip_only'] == 1.0
     assert by_key['test:none']['ratio_to_clip_only'] == pytest.approx(
@@ -146,8 +148,9 @@ def test_bf16_variant_and_views(tmp_path):
         '0', '--num-clips', '3', '--order', 'sequential', '--modes',
         'train:bf16,test:bf16@ref,clip-only:bf16', '--variant', 'ref',
         'model.backbone.subsample_before_embedding=False',
-        'model.backbone.fused_attention=False'
+        'model.backbone.fused_attention=False', '--cpu-malloc', 'default'
     ])
+    assert {r['cpu_malloc'] for r in results} == {'default'}
     by_key = {r['key']: r for r in results}
     assert set(by_key) == {'train:bf16', 'test:bf16@ref', 'clip-only:bf16'}
     assert by_key['test:bf16@ref']['variant'] == 'ref'

@@ -67,6 +67,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 import projects.dist  # noqa: E402,F401  -- compat fixes + registration
 from mmaction.registry import MODELS  # noqa: E402
 from mmaction.structures import ActionDataSample  # noqa: E402
+from projects.dist.utils.cpu_allocator import tune_glibc_malloc  # noqa: E402
 from projects.dist.utils.model_inputs import (  # noqa: E402
     default_clip_shape, tower_frames, tower_out_indices)
 
@@ -254,6 +255,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='run each mode in its own subprocess (clean per-mode memory; '
         'no interleaving)')
+    parser.add_argument(
+        '--cpu-malloc',
+        choices=['tuned', 'default'],
+        default='tuned',
+        help='CPU runs: "tuned" fixes glibc malloc thresholds so freed '
+        'activations are reused instead of being paged in again every '
+        'iteration (see projects/dist/utils/cpu_allocator.py); "default" '
+        'keeps glibc\'s adaptive behaviour (default: tuned)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--cfg-options',
@@ -559,6 +568,13 @@ def run_benchmark(args: argparse.Namespace) -> List[dict]:
                              'supported on CPU here; use bf16')
     if args.threads is not None and args.threads < 1:
         raise ValueError(f'--threads must be >= 1, got {args.threads}')
+    args.cpu_malloc_applied = 'default'
+    if device.type == 'cpu' and args.cpu_malloc == 'tuned':
+        if tune_glibc_malloc():
+            args.cpu_malloc_applied = 'tuned'
+        else:
+            print('benchmark: could not tune malloc (not glibc?); timings '
+                  'use the C library defaults', file=sys.stderr)
     # thread count and RNG are process-global: restore them afterwards
     threads = torch.get_num_threads()
     try:
@@ -670,6 +686,8 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
             mem_metric=metric,
             process_peak_rss_mb=process_peak_rss_mb(),
             loadavg_1min=load,
+            cpu_malloc=(args.cpu_malloc_applied
+                        if device.type == 'cpu' else None),
             torch=torch.__version__)
         results.append(result)
     _add_ratios(results, args.baseline)
