@@ -115,3 +115,35 @@ def test_bf16_tower_casts_weights_once():
     assert out[0].dtype == torch.bfloat16
     with pytest.raises(ValueError, match="dtype must be one of"):
         DiSTCLIPVisual(arch=TINY_CLIP, dtype='int8')
+
+
+def test_inference_block_matches_open_clip_block():
+    from projects.dist.models.backbones.clip_visual import _inference_block
+    torch.manual_seed(0)
+    enc = DiSTCLIPVisual(arch=TINY_CLIP)
+    block = enc.visual.transformer.resblocks[0]
+    with torch.no_grad():
+        for p in block.parameters():  # non-trivial norms and biases
+            p.normal_(0.0, 0.2)
+        x = torch.randn(3, 5, 32)
+        x_before = x.clone()
+        got = _inference_block(block, x)
+        torch.testing.assert_close(got, block(x), rtol=1e-5, atol=1e-5)
+    assert torch.equal(x, x_before)  # the input is not modified
+
+
+def test_frozen_tower_outputs_do_not_alias():
+    # later blocks accumulate in place: earlier returned outputs must stay
+    enc = DiSTCLIPVisual(arch=TINY_CLIP)
+    frames = torch.randn(2, 3, 32, 32)
+    outs = enc(frames, [0, 1])
+    ref = [o.clone() for o in enc(frames, [0, 1])]
+    assert outs[0].data_ptr() != outs[1].data_ptr()
+    for o, r in zip(outs, ref):
+        torch.testing.assert_close(o, r)
+    # with autograd on (an unfrozen tower), open_clip's own block runs
+    enc_trainable = DiSTCLIPVisual(arch=TINY_CLIP, frozen=False)
+    enc_trainable.load_state_dict(enc.state_dict())
+    out = enc_trainable(frames, [1])[0]
+    assert out.requires_grad
+    torch.testing.assert_close(out, ref[1], rtol=1e-5, atol=1e-5)

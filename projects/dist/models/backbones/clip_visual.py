@@ -3,12 +3,14 @@ from contextlib import nullcontext
 from typing import List, Optional, Sequence, Union
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from open_clip.transformer import QuickGELU, VisionTransformer
 
 from mmaction.registry import MODELS
+from ..layers.norm import QUICK_GELU_SCALE
 from ..utils.clip_arch import resolve_clip_arch
 from ..utils.clip_checkpoint import (load_clip_state_dict, load_tower_strict,
                                      split_clip_state_dict)
@@ -205,11 +207,68 @@ class DiSTCLIPVisual(BaseModule):
         blocks = self.visual.transformer.resblocks[:max(out_indices) + 1]
         with torch.no_grad() if self.frozen else nullcontext():
             for i, block in enumerate(blocks):
-                x = block(x) if self.fused_attention else _unfused_block(
-                    block, x)
+                if not self.fused_attention:
+                    x = _unfused_block(block, x)
+                elif torch.is_grad_enabled() or not _is_plain_block(block):
+                    x = block(x)
+                else:
+                    x = _inference_block(block, x)
                 if i in wanted:
                     outs.append(x)
         return outs
+
+
+def _is_plain_block(block) -> bool:
+    """Whether ``block`` is an open_clip ResidualAttentionBlock of CLIP's
+    plain form (QuickGELU, no LayerScale, no cross-attention) without
+    forward hooks (which only a call of the block itself would run)."""
+    return (not block._forward_hooks and not block._forward_pre_hooks
+            and isinstance(block.ls_1, nn.Identity)
+            and isinstance(block.ls_2, nn.Identity)
+            and isinstance(block.mlp.gelu, QuickGELU)
+            and not hasattr(block, 'ln_1_kv'))
+
+
+def _inference_block(block, x: torch.Tensor) -> torch.Tensor:
+    """An open_clip ResidualAttentionBlock without autograd, in fewer passes
+    over memory.
+
+    Same result as ``block(x)`` up to float rounding:
+
+    - attention by ``scaled_dot_product_attention`` on views of the fused
+      q/k/v projection;
+    - each residual sum accumulates into the matrix product's output;
+    - QuickGELU(h) = SiLU(s * h) / s: the ``s`` and ``1 / s`` enter as the
+      scale factors of the two MLP products, and the SiLU runs in place
+      (no extra pass, no weight copies).
+
+    Args:
+        block: ``open_clip.transformer.ResidualAttentionBlock``.
+        x (torch.Tensor): (N, L, D). Not modified.
+
+    Returns:
+        torch.Tensor: (N, L, D), a new tensor.
+    """
+    attn, mlp = block.attn, block.mlp
+    n, length, d = x.shape
+    heads = attn.num_heads
+    s = QUICK_GELU_SCALE
+    qkv = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)
+    q, k, v = qkv.view(n, length, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+    y = F.scaled_dot_product_attention(q, k, v)  # (N, heads, L, D / heads)
+    y = y.transpose(1, 2).reshape(n * length, d)
+    # x + out_proj(y): the product accumulates into a copy of x
+    x = torch.addmm(x.reshape(n * length, d), y, attn.out_proj.weight.t())
+    x = x.add_(attn.out_proj.bias)
+    h = torch.addmm(
+        mlp.c_fc.bias,
+        block.ln_2(x),
+        mlp.c_fc.weight.t(),
+        beta=s,
+        alpha=s)  # s * c_fc(.)
+    h = F.silu(h, inplace=True)  # s * QuickGELU(c_fc(.))
+    x = x.addmm_(h, mlp.c_proj.weight.t(), alpha=1 / s)
+    return x.add_(mlp.c_proj.bias).view(n, length, d)
 
 
 def _unfused_block(block, x: torch.Tensor) -> torch.Tensor:
