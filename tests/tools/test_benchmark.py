@@ -5,6 +5,9 @@ real optimizer step on the side network, and that the JSON lines carry the
 documented keys.
 """
 import json
+import os.path as osp
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -17,6 +20,7 @@ from tests.tools.tiny_dist import load_tool, tiny_model_cfg
 from tests.video_utils import write_video_list
 
 benchmark = load_tool('analysis/benchmark.py')
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 NUM_CLASSES = 4
 TINY_MODEL = tiny_model_cfg(NUM_CLASSES, width=32)
@@ -139,6 +143,26 @@ def test_train_test_clip_only_json_lines(tmp_path, capsys):
     assert len(test_t) == len(clip_t) == 2
     assert by_key['test:none']['ratio_to_clip_only_paired'] == pytest.approx(
         (test_t[0] / clip_t[0] + test_t[1] / clip_t[1]) / 2, rel=1e-4)
+
+
+def test_stdout_is_only_json_with_paramwise_optimizer(tmp_path):
+    # the optimizer constructor logs each parameter-wise setting at INFO;
+    # run the command line as users do and read its real stdout
+    cfg = write_config(
+        tmp_path, 'optim_wrapper = dict(optimizer=dict(type="AdamW", '
+        'lr=1e-3, weight_decay=0.05),\n'
+        '    paramwise_cfg=dict(norm_decay_mult=0.0))\n')
+    proc = subprocess.run([
+        sys.executable, 'tools/analysis/benchmark.py', cfg, '--device', 'cpu',
+        '--threads', '1', '--iters', '1', '--warmup', '0', '--modes', 'train'
+    ],
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True,
+                          check=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1 and json.loads(lines[0])['key'] == 'train:none'
+    assert 'paramwise_options' in proc.stderr
 
 
 def test_bf16_variant_and_views(tmp_path):

@@ -42,6 +42,7 @@ monotonic ``getrusage`` peak.
 import argparse
 import copy
 import json
+import logging
 import os
 import os.path as osp
 import platform
@@ -51,7 +52,7 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import nullcontext, redirect_stdout
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
@@ -61,6 +62,7 @@ if REPO_ROOT not in sys.path:
 
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
@@ -799,6 +801,15 @@ def run_isolated(args: argparse.Namespace, argv: Sequence[str]) -> List[dict]:
     return results
 
 
+def _mmengine_logs_to_stderr() -> None:
+    """Point the stdout handlers of existing MMEngine loggers at stderr."""
+    for logger in getattr(MMLogger, '_instance_dict', {}).values():
+        for handler in logger.handlers:
+            if (isinstance(handler, logging.StreamHandler)
+                    and handler.stream is sys.stdout):
+                handler.setStream(sys.stderr)
+
+
 def main(argv: Optional[List[str]] = None) -> List[dict]:
     """Entry point: print one JSON line per mode.
 
@@ -810,9 +821,15 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    results = run_isolated(args, argv) if args.isolate else run_benchmark(args)
+    stdout = sys.stdout
+    # stdout carries only the JSON lines; logs (e.g. the optimizer
+    # constructor's) go to stderr
+    _mmengine_logs_to_stderr()
+    with redirect_stdout(sys.stderr):
+        results = (
+            run_isolated(args, argv) if args.isolate else run_benchmark(args))
     for r in results:
-        print(json.dumps(r), flush=True)
+        print(json.dumps(r), file=stdout, flush=True)
     return results
 
 

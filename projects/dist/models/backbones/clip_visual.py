@@ -267,7 +267,10 @@ def _inference_block(block, x: torch.Tensor) -> torch.Tensor:
         beta=s,
         alpha=s)  # s * c_fc(.)
     h = F.silu(h, inplace=True)  # s * QuickGELU(c_fc(.))
-    x = x.addmm_(h, mlp.c_proj.weight.t(), alpha=1 / s)
+    # in-place products are not autocast: use x's dtype (bf16/fp16 under
+    # torch.autocast with a float32 tower)
+    x = x.addmm_(
+        h.to(x.dtype), mlp.c_proj.weight.t().to(x.dtype), alpha=1 / s)
     return x.add_(mlp.c_proj.bias).view(n, length, d)
 
 
