@@ -765,8 +765,8 @@ def _child_argv(argv: Sequence[str]) -> List[str]:
         if a in ('--modes', '--mode', '--baseline'):
             skip = True
             continue
-        if a == '--isolate' or a.startswith(
-            ('--modes=', '--mode=', '--baseline=')):
+        if a == '--isolate' or a.startswith(('--modes=', '--mode=',
+                                             '--baseline=')):
             continue
         child.append(a)
     return child

@@ -2,12 +2,13 @@
 
 With its default, adaptive settings glibc may return freed memory to the
 kernel (``munmap`` or trimming the top of the heap) and take it back on the
-next allocation, so every large activation of every iteration is paged in
-afresh: minor page faults, zeroed by the kernel. On a ViT-B/16 forward at
-batch 1 this was measured at about 290,000 faults and 0.5 s of system time
-per iteration on a 2-core VM, in some processes and not others (the adaptive
-thresholds depend on the allocation history), which makes CPU timings
-bimodal. Fixing the thresholds keeps freed buffers in the process for reuse.
+next allocation, so large activations are paged in afresh every iteration:
+minor page faults, each page zeroed by the kernel. Whether this happens
+depends on the allocation history (the thresholds adapt), so CPU timings of
+the same model can differ between processes. Fixing the thresholds keeps
+freed buffers in the process for reuse; ``tests/utils/test_cpu_allocator.py``
+shows the pattern (32 of a 48 MiB working set paged in again every round by
+default, not at all once tuned).
 """
 import ctypes
 import ctypes.util

@@ -44,10 +44,13 @@ class DiSTCLIPVisual(BaseModule):
             ``'fp32'``, ``'fp16'`` or ``'bf16'``; the weights are cast once
             (EVL-style). Outputs are returned in this dtype. Defaults to
             ``'fp32'``.
-        fused_attention (bool): Use PyTorch's fused attention (the
-            ``nn.MultiheadAttention`` fast path / scaled-dot-product kernels).
-            False computes attention with explicit matrix products; it exists
-            to measure the gain. Defaults to True.
+        fused_attention (bool): Use fused kernels. Without autograd (the
+            frozen tower) each block then runs with
+            ``scaled_dot_product_attention``, residual sums inside its matrix
+            products and an in-place activation; with autograd (an unfrozen
+            tower) open_clip's own block runs. False computes every block
+            with explicit attention matrix products, as the official code
+            does; it exists to measure the gain. Defaults to True.
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
