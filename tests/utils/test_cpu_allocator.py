@@ -1,10 +1,9 @@
 """glibc malloc tuning: freed buffers are kept and reused, not paged in
 again on every iteration."""
+import platform
 import subprocess
 import sys
 import textwrap
-
-import pytest
 
 from projects.dist.utils import tune_glibc_malloc
 
@@ -32,15 +31,13 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.skipif(not sys.platform.startswith('linux'),
-                    reason='mallopt is glibc (Linux) only')
 def test_tuned_process_does_not_page_in_freed_buffers_again():
+    if platform.libc_ver()[0] != 'glibc':
+        # other C libraries have no mallopt: the helper must say so
+        assert tune_glibc_malloc() is False
+        return
+    assert tune_glibc_malloc() is True
     out = subprocess.run([sys.executable, '-c', SCRIPT, 'tuned'],
                          capture_output=True, text=True, check=True)
     pages_per_round = 12 * (4 << 20) // 4096  # 12288
     assert int(out.stdout.split()[-1]) < pages_per_round // 10
-
-
-def test_returns_bool_and_is_idempotent():
-    assert tune_glibc_malloc() in (True, False)
-    assert tune_glibc_malloc() == tune_glibc_malloc()

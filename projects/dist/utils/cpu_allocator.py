@@ -31,8 +31,9 @@ def tune_glibc_malloc(mmap_threshold: int = 32 << 20,
 
     Args:
         mmap_threshold (int): Allocations at least this large get their own
-            ``mmap``; smaller ones come from the heap. glibc caps it at
-            32 MiB on 64-bit systems. Defaults to 32 MiB.
+            ``mmap``; smaller ones come from the heap. Defaults to 32 MiB,
+            the most glibc's adaptive threshold itself reaches on 64-bit
+            systems.
         trim_threshold (int): Free heap kept at the top before trimming.
             Defaults to 1 GiB.
         top_pad (int): Extra heap requested per growth. Defaults to 64 MiB.
