@@ -199,3 +199,26 @@ def test_init_weights_leaves_the_clip_tower_untouched():
     model.init_weights()
     after = model.spatial_encoder.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_bf16_tower_features_reach_the_side_network_uncast():
+    """Under autocast the bf16 CLIP features go to the input projections as
+    they are (no float32 copy of every layer); without autocast they are
+    cast to the side network's float32."""
+    model = build(spatial_encoder=dict(
+        type='DiSTCLIPVisual', arch=TINY_CLIP, dtype='bf16')).eval()
+    seen = []
+
+    def spy(module, args):
+        seen.append(args[0].dtype)
+
+    model.input_projs[0].register_forward_pre_hook(spy)
+    x = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out_amp = model(x)
+        out_fp32 = model(x)
+    assert seen == [torch.bfloat16, torch.float32]
+    assert out_fp32.dtype == torch.float32
+    torch.testing.assert_close(
+        out_amp.float(), out_fp32, rtol=0.05, atol=0.05)

@@ -256,9 +256,13 @@ class DiST(BaseModule):
             raise ValueError(f'clip has {t} frames but DiST was configured '
                              f'with num_frames={self.num_frames}')
         ts = self.num_spatial_frames
-        feats = self._spatial_features(x)
+        feats = self._spatial_features(x)  # (B*Ts, L, D) each, tower dtype
         dtype = self.temporal_stem.weight.dtype
-        feats = [f.to(dtype) for f in feats]  # (B*Ts, L, D) each
+        # a reduced-precision tower's outputs meet the side network's float32
+        # products: under autocast those cast their inputs themselves (to the
+        # tower's dtype, so nothing is converted); without it they are cast
+        # here, one layer at a time
+        cast_feats = not torch.is_autocast_enabled(x.device.type)
 
         xt = self.temporal_stem(x.to(dtype))  # (B, C_t, T, h', w')
         # channels-last storage: the T-Blocks' channel LayerNorm and the
@@ -274,7 +278,8 @@ class DiST(BaseModule):
         n_sel = len(self.selected_layers)
         for i in range(n_sel):
             xt = self._run(self.temporal_blocks[i], xt)
-            z = self._project(i, feats[i], residual)  # (B*Ts, L, C_i)
+            f = feats[i].to(dtype) if cast_feats else feats[i]
+            z = self._project(i, f, residual)  # (B*Ts, L, C_i)
             # simultaneous exchange: both directions read xt and z as they
             # are now
             z_in = z + self.to_integration[i](xt)
@@ -283,7 +288,7 @@ class DiST(BaseModule):
                 xt = to_temporal.add_to(xt, to_temporal(z, b))
             residual = self._run(self.integration_blocks[i], z_in, b)
         tokens = residual + z_in  # F, (B*Ts, L, C_i)
-        clip_cls = feats[-1][:, 0].view(b, ts, -1)  # (B, Ts, D)
+        clip_cls = feats[-1][:, 0].to(dtype).view(b, ts, -1)  # (B, Ts, D)
         return self.aggregator(tokens, clip_cls)
 
     def _load_from_state_dict(self, state_dict, prefix, *args,
