@@ -262,7 +262,9 @@ class DiST(BaseModule):
         # products: under autocast those cast their inputs themselves (to the
         # tower's dtype, so nothing is converted); without it they are cast
         # here, one layer at a time
-        cast_feats = not torch.is_autocast_enabled(x.device.type)
+        device = x.device.type
+        cast_feats = not (torch.amp.is_autocast_available(device)
+                          and torch.is_autocast_enabled(device))
 
         xt = self.temporal_stem(x.to(dtype))  # (B, C_t, T, h', w')
         # channels-last storage: the T-Blocks' channel LayerNorm and the
