@@ -222,3 +222,20 @@ def test_bf16_tower_features_reach_the_side_network_uncast():
     assert out_fp32.dtype == torch.float32
     torch.testing.assert_close(
         out_amp.float(), out_fp32, rtol=0.05, atol=0.05)
+
+
+def test_input_projection_hooks_run_and_results_agree():
+    model = build().eval()
+    x = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        fused = model(x)
+        seen = []
+        handles = [
+            p.register_forward_hook(lambda m, a, o: seen.append(o.shape))
+            for p in model.input_projs
+        ]
+        hooked = model(x)
+    for h in handles:
+        h.remove()
+    assert len(seen) == len(model.input_projs)
+    torch.testing.assert_close(hooked, fused, rtol=1e-5, atol=1e-6)

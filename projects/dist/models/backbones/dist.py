@@ -345,7 +345,8 @@ class DiST(BaseModule):
 
         The product accumulates straight into ``residual`` (a fresh I-Block
         output that nothing reads afterwards), which saves the separate sum
-        and the bias broadcast of a plain ``nn.Linear``.
+        and the bias broadcast of a plain ``nn.Linear``. A projection with
+        forward hooks is called as a module instead, so the hooks run.
 
         Args:
             i (int): DiST layer.
@@ -359,6 +360,8 @@ class DiST(BaseModule):
         proj = self.input_projs[i]
         if residual is None:
             return proj(feats)
+        if proj._forward_hooks or proj._forward_pre_hooks:
+            return proj(feats) + residual
         # in-place ops are not autocast: compute in the residual's dtype
         dtype = residual.dtype
         z = residual.flatten(0, 1).addmm_(
