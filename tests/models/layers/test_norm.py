@@ -1,7 +1,9 @@
 """LayerNorm32 computes in float32 and returns the input dtype."""
+import pytest
 import torch
 
 from projects.dist.models.layers import LayerNorm32, QuickGELU
+from projects.dist.models.layers.norm import layer_norm_fp32
 
 
 def test_layernorm32_dtype_and_value():
@@ -15,3 +17,70 @@ def test_layernorm32_dtype_and_value():
 def test_quick_gelu():
     x = torch.linspace(-3, 3, 7)
     torch.testing.assert_close(QuickGELU()(x), x * torch.sigmoid(1.702 * x))
+
+
+def _reference_ln(x, weight, bias):
+    """The plain formula: float32 copy, float32 LayerNorm, cast back."""
+    out = torch.nn.functional.layer_norm(
+        x.float(), x.shape[-1:],
+        None if weight is None else weight.float(),
+        None if bias is None else bias.float())
+    return out.to(x.dtype)
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize('affine', [True, False])
+def test_low_precision_layer_norm_matches_float32_formula(dtype, affine):
+    """Values and all gradients equal the float32-copy formula bit for bit
+    (same float32 kernels on the same values)."""
+    torch.manual_seed(0)
+    x0 = (torch.randn(4, 5, 16) * 3 + 1).to(dtype)
+    w0 = torch.randn(16) if affine else None
+    b0 = torch.randn(16) if affine else None
+    grad = torch.randn(4, 5, 16).to(dtype)
+    results = []
+    for fn in (_reference_ln, lambda x, w, b: layer_norm_fp32(
+            x, (16, ), w, b, eps=1e-5)):
+        x = x0.clone().requires_grad_()
+        w = None if w0 is None else w0.clone().requires_grad_()
+        b = None if b0 is None else b0.clone().requires_grad_()
+        out = fn(x, w, b)
+        out.backward(grad)
+        results.append([out, x.grad] +
+                       ([w.grad, b.grad] if affine else []))
+    for got, want in zip(results[1], results[0]):
+        assert got.dtype == want.dtype
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_low_precision_layer_norm_saves_input_not_float32_copy():
+    """Under autograd a bf16 input is kept as is; no float32 tensor of the
+    activation's size is saved (the formula saves its float32 copy)."""
+    ln = LayerNorm32(16)
+    x = torch.randn(8, 32, 16).bfloat16().requires_grad_()
+
+    def saved_by(fn):
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(
+                lambda t: saved.append(t) or t, lambda t: t):
+            fn()
+        return saved
+
+    big = x.numel()
+    reference = saved_by(lambda: _reference_ln(x, ln.weight, ln.bias))
+    assert any(t.dtype == torch.float32 and t.numel() == big
+               for t in reference)  # what the formula holds
+    saved = saved_by(lambda: ln(x))
+    assert not any(t.dtype == torch.float32 and t.numel() == big
+                   for t in saved)
+    assert any(t.data_ptr() == x.data_ptr() for t in saved)
+
+
+def test_low_precision_layer_norm_without_grad():
+    ln = LayerNorm32(16)
+    x = torch.randn(3, 16).bfloat16()
+    with torch.no_grad():
+        out = ln(x)
+    assert out.dtype == torch.bfloat16 and not out.requires_grad
+    torch.testing.assert_close(out, _reference_ln(x, ln.weight, ln.bias),
+                               rtol=0, atol=0)

@@ -4,7 +4,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
-from .norm import QUICK_GELU_SCALE, LayerNorm32, QuickGELU
+from .norm import QUICK_GELU_SCALE, LayerNorm32, QuickGELU, layer_norm_fp32
 
 
 class TokenMLP(BaseModule):
@@ -157,7 +157,7 @@ class IntegrationBlock(BaseModule):
         if self.norm.eps != self.norm_temporal.eps:
             raise ValueError('the two I-Block LayerNorms must share eps')
         weight, bias = self._input_weights()
-        n = F.layer_norm(z.float(), (dim, ), eps=self.norm.eps).to(z.dtype)
+        n = layer_norm_fp32(z, (dim, ), eps=self.norm.eps)
         h, g = F.linear(n, weight.to(z.dtype),
                         bias.to(z.dtype)).split([hidden, weight.shape[0] -
                                                  hidden], -1)
