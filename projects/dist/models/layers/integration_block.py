@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from .norm import QUICK_GELU_SCALE, LayerNorm32, QuickGELU, layer_norm_fp32
+from .silu_linear import silu_linear
 
 
 class TokenMLP(BaseModule):
@@ -97,7 +98,9 @@ class IntegrationBlock(BaseModule):
     - each QuickGELU sits between two linear maps, so its 1.702 folds into
       their weights and it runs as one SiLU;
     - the two branch outputs accumulate into one buffer, with both output
-      biases added once.
+      biases added once;
+    - for backward, each SiLU and the product after it keep only the
+      pre-activation (:func:`silu_linear`), not the activation as well.
 
     The folded weights are recomputed (cheaply, differentiably) in every
     forward, so training updates the original parameters.
@@ -161,8 +164,9 @@ class IntegrationBlock(BaseModule):
         h, g = F.linear(n, weight.to(z.dtype),
                         bias.to(z.dtype)).split([hidden, weight.shape[0] -
                                                  hidden], -1)
-        # token MLP, hidden: s * fc1(LN_a(z)) -> silu = s * QuickGELU(fc1)
-        h = F.silu(h).flatten(0, 1)  # (B*Ts*L, H)
+        # the products below run in the dtype of this one (bf16/fp16 under
+        # mixed precision; in-place accumulation is not autocast)
+        dtype = h.dtype
         # temporal MLP: conv along Ts per token; s folds into its weights
         g = g.reshape(num_videos, bt // num_videos, num_tokens, -1)
         g = F.conv2d(
@@ -170,12 +174,14 @@ class IntegrationBlock(BaseModule):
             tmlp.temporal.weight.squeeze(-1) * s,
             tmlp.temporal.bias * s,
             padding=(tmlp.temporal.padding[0], 0))
-        g = F.silu(g).permute(0, 2, 3, 1).reshape(bt * num_tokens, -1)
-        out = torch.addmm((tmlp.expand.bias + mlp.fc2.bias).to(z.dtype), g,
-                          (tmlp.expand.weight.flatten(1) / s).t().to(
-                              z.dtype))
-        # in-place accumulation is not autocast: match out's dtype (bf16/fp16
-        # under mixed precision)
-        out = out.addmm_(
-            h.to(out.dtype), (mlp.fc2.weight / s).t().to(out.dtype))
+        g = g.permute(0, 2, 3, 1).reshape(bt * num_tokens, -1)
+        # silu(s * x) / s = QuickGELU(x): the 1 / s folds into the output
+        # weights; silu_linear keeps the pre-activations (not both them and
+        # the activations) for backward
+        out = silu_linear(
+            g, (tmlp.expand.weight.flatten(1) / s).to(dtype),
+            (tmlp.expand.bias + mlp.fc2.bias).to(dtype))
+        # token MLP: h = s * fc1(LN_a(z)), accumulated into the same output
+        out = silu_linear(
+            h.flatten(0, 1), (mlp.fc2.weight / s).to(dtype), accumulate=out)
         return out.view(bt, num_tokens, dim)
