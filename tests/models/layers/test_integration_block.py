@@ -65,3 +65,25 @@ def test_bf16_autocast_runs_and_stays_close():
     assert got.dtype == torch.bfloat16
     ref = _reference(blk, z, 2)
     assert (got.float() - ref).abs().max() <= 0.05 * ref.abs().max()
+
+
+def test_backward_keeps_input_and_pre_activations_only():
+    """For backward the block keeps its input z, the output of the joint
+    input product (both branches' pre-activations) and the temporal conv's
+    pre-activations: not the normalised z, nor any activation."""
+    blk = _block()  # C = 8, H = 12, c = 4
+    b, ts, n = 2, 3, 50
+    m = b * ts * n
+    z = torch.randn(b * ts, n, 8, requires_grad=True)
+    saved = {}
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.setdefault(t.untyped_storage().data_ptr(), t),
+            lambda t: t):
+        blk(z, num_videos=b)
+    # tensors with more elements than a per-token statistic
+    activations = sorted(
+        t.untyped_storage().nbytes() // t.element_size()
+        for t in saved.values()
+        if t.untyped_storage().nbytes() // t.element_size() > m)
+    assert activations == [m * 4, m * 8, m * (12 + 4)]
+    assert any(t.data_ptr() == z.data_ptr() for t in saved.values())

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from projects.dist.models.layers import LayerNorm32, QuickGELU
-from projects.dist.models.layers.norm import layer_norm_fp32
+from projects.dist.models.layers.norm import (layer_norm_fp32,
+                                              normalized_linear)
 
 
 def test_layernorm32_dtype_and_value():
@@ -84,3 +85,38 @@ def test_low_precision_layer_norm_without_grad():
     assert out.dtype == torch.bfloat16 and not out.requires_grad
     torch.testing.assert_close(out, _reference_ln(x, ln.weight, ln.bias),
                                rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('with_bias', [True, False])
+def test_normalized_linear_matches_composition(with_bias):
+    torch.manual_seed(0)
+    x0, w0 = torch.randn(2, 3, 16) * 2 + 1, torch.randn(5, 16)
+    b0 = torch.randn(5) if with_bias else None
+    grad = torch.randn(2, 3, 5)
+    results = []
+    for fused in (False, True):
+        x, w = x0.clone().requires_grad_(), w0.clone().requires_grad_()
+        b = None if b0 is None else b0.clone().requires_grad_()
+        if fused:
+            out = normalized_linear(x, w, b, eps=1e-5)
+        else:
+            out = torch.nn.functional.linear(
+                torch.nn.functional.layer_norm(x, (16, )), w, b)
+        out.backward(grad)
+        results.append([out, x.grad, w.grad] + ([b.grad] if with_bias else []))
+    for got, want in zip(results[1], results[0]):
+        torch.testing.assert_close(got, want)
+
+
+def test_normalized_linear_keeps_input_not_normalised_copy():
+    x = torch.randn(64, 16).bfloat16().requires_grad_()
+    w = torch.randn(8, 16).bfloat16().requires_grad_()
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.append(t) or t, lambda t: t):
+        out = normalized_linear(x, w)
+    assert out.dtype == torch.bfloat16
+    big = [t for t in saved if t.numel() >= x.numel()]
+    assert len(big) == 1 and big[0].data_ptr() == x.data_ptr()
+    with pytest.raises(ValueError, match=r'x \(\.\.\., K\) and weight'):
+        normalized_linear(x, w[:, :8])

@@ -12,6 +12,7 @@ from mmaction.registry import MODELS
 from ..layers import (AdaPoolingAggregator, IntegrationBlock,
                       IntegrationToTemporal, TemporalBlock,
                       TemporalToIntegration)
+from ..utils.precision import autocast_dtype
 from ..utils.state_checks import (CheckpointMismatchError, check_complete,
                                   check_count)
 
@@ -262,9 +263,7 @@ class DiST(BaseModule):
         # products: under autocast those cast their inputs themselves (to the
         # tower's dtype, so nothing is converted); without it they are cast
         # here, one layer at a time
-        device = x.device.type
-        cast_feats = not (torch.amp.is_autocast_available(device)
-                          and torch.is_autocast_enabled(device))
+        cast_feats = autocast_dtype(x.device.type) is None
 
         xt = self.temporal_stem(x.to(dtype))  # (B, C_t, T, h', w')
         # channels-last storage: the T-Blocks' channel LayerNorm and the

@@ -2,7 +2,8 @@
 from .aggregator import AdaPoolingAggregator, AdaPoolingLayer
 from .cross_attention import CrossAttention
 from .integration_block import IntegrationBlock
-from .norm import LayerNorm32, QuickGELU, layer_norm_fp32
+from .norm import (LayerNorm32, QuickGELU, layer_norm_fp32,
+                   normalized_linear)
 from .silu_linear import silu_linear
 from .stream_exchange import IntegrationToTemporal, TemporalToIntegration
 from .temporal_block import TemporalBlock
@@ -10,5 +11,6 @@ from .temporal_block import TemporalBlock
 __all__ = [
     'AdaPoolingAggregator', 'AdaPoolingLayer', 'CrossAttention',
     'IntegrationBlock', 'IntegrationToTemporal', 'LayerNorm32', 'QuickGELU',
-    'TemporalBlock', 'TemporalToIntegration', 'layer_norm_fp32', 'silu_linear'
+    'TemporalBlock', 'TemporalToIntegration', 'layer_norm_fp32',
+    'normalized_linear', 'silu_linear'
 ]

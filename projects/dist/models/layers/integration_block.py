@@ -4,7 +4,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
-from .norm import QUICK_GELU_SCALE, LayerNorm32, QuickGELU, layer_norm_fp32
+from ..utils.precision import autocast_dtype
+from .norm import (QUICK_GELU_SCALE, LayerNorm32, QuickGELU,
+                   normalized_linear)
 from .silu_linear import silu_linear
 
 
@@ -94,7 +96,8 @@ class IntegrationBlock(BaseModule):
 
     - both LayerNorms share one normalisation; their affine parameters fold
       into ``mlp.fc1`` and ``temporal_mlp.reduce``, which then run as one
-      matrix product;
+      matrix product (:func:`normalized_linear`, which keeps only ``z`` for
+      backward);
     - each QuickGELU sits between two linear maps, so its 1.702 folds into
       their weights and it runs as one SiLU;
     - the two branch outputs accumulate into one buffer, with both output
@@ -160,13 +163,12 @@ class IntegrationBlock(BaseModule):
         if self.norm.eps != self.norm_temporal.eps:
             raise ValueError('the two I-Block LayerNorms must share eps')
         weight, bias = self._input_weights()
-        n = layer_norm_fp32(z, (dim, ), eps=self.norm.eps)
-        h, g = F.linear(n, weight.to(z.dtype),
-                        bias.to(z.dtype)).split([hidden, weight.shape[0] -
-                                                 hidden], -1)
-        # the products below run in the dtype of this one (bf16/fp16 under
-        # mixed precision; in-place accumulation is not autocast)
-        dtype = h.dtype
+        # the products run in autocast's dtype under mixed precision (their
+        # in-place accumulation is not autocast), else in z's
+        dtype = autocast_dtype(z.device.type) or z.dtype
+        h, g = normalized_linear(z, weight.to(dtype), bias.to(dtype),
+                                 self.norm.eps).split(
+                                     [hidden, weight.shape[0] - hidden], -1)
         # temporal MLP: conv along Ts per token; s folds into its weights
         g = g.reshape(num_videos, bt // num_videos, num_tokens, -1)
         g = F.conv2d(

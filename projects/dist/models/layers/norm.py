@@ -82,6 +82,75 @@ def _float(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     return None if t is None else t.float()
 
 
+class _NormalizedLinear(torch.autograd.Function):
+    """``F.linear(LN(x), weight, bias)`` with an affine-free LayerNorm; see
+    :func:`normalized_linear`."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor,
+                bias: Optional[torch.Tensor], eps: float) -> torch.Tensor:
+        shape = x.shape[-1:]
+        n, mean, rstd = torch.native_layer_norm(x.float(), shape, None, None,
+                                                eps)
+        n = n.to(weight.dtype).flatten(0, -2)
+        out = n.mm(weight.t()) if bias is None else torch.addmm(
+            bias, n, weight.t())
+        ctx.eps = eps
+        ctx.save_for_backward(x, weight, mean, rstd)
+        return out.unflatten(0, x.shape[:-1])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple:
+        x, weight, mean, rstd = ctx.saved_tensors
+        need_x, need_w, need_b, _ = ctx.needs_input_grad
+        shape = x.shape[-1:]
+        grad = grad.flatten(0, -2)
+        grad_x = grad_w = grad_b = None
+        if need_w:
+            # the normalised input, recomputed by the forward's own kernel
+            n = torch.native_layer_norm(x.float(), shape, None, None,
+                                        ctx.eps)[0]
+            grad_w = grad.t().mm(n.to(weight.dtype).flatten(0, -2))
+        if need_b:
+            grad_b = grad.sum(0)
+        if need_x:
+            grad_n = grad.mm(weight).view(x.shape)
+            grad_x = torch.ops.aten.native_layer_norm_backward(
+                grad_n.float(), x.float(), shape, mean, rstd, None, None,
+                [True, False, False])[0].to(x.dtype)
+        return grad_x, grad_w, grad_b, None
+
+
+def normalized_linear(x: torch.Tensor,
+                      weight: torch.Tensor,
+                      bias: Optional[torch.Tensor] = None,
+                      eps: float = 1e-5) -> torch.Tensor:
+    """Affine-free LayerNorm over the last dimension, then a linear map.
+
+    The normalisation runs in float32 (statistics and result) and is cast to
+    ``weight``'s dtype for the product. For backward only ``x`` and the
+    per-row statistics are kept; the normalised tensor, which autograd
+    would keep for the weight gradient, is recomputed there. A LayerNorm's
+    own affine parameters can be folded into ``weight`` and ``bias``
+    beforehand (``W diag(gamma)`` and ``W beta + b``).
+
+    Args:
+        x (torch.Tensor): Input, (..., K).
+        weight (torch.Tensor): (N, K).
+        bias (torch.Tensor, optional): (N,), in ``weight``'s dtype.
+        eps (float): Added to the variance. Defaults to 1e-5.
+
+    Returns:
+        torch.Tensor: (..., N) in ``weight``'s dtype.
+    """
+    if weight.dim() != 2 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f'normalized_linear expects x (..., K) and weight '
+                         f'(N, K), got {tuple(x.shape)} and '
+                         f'{tuple(weight.shape)}')
+    return _NormalizedLinear.apply(x, weight, bias, eps)
+
+
 class LayerNorm32(nn.LayerNorm):
     """LayerNorm over the last dimension, computed in float32.
 
