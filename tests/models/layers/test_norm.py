@@ -1,9 +1,11 @@
-"""LayerNorm32 computes in float32 and returns the input dtype."""
+"""LayerNorm in float32 (LayerNorm32, layer_norm_fp32) and the fused
+LayerNorm-product functions: values, gradients and what they keep."""
 import pytest
 import torch
 
 from projects.dist.models.layers import LayerNorm32, QuickGELU
-from projects.dist.models.layers.norm import (layer_norm_fp32,
+from projects.dist.models.layers.norm import (channel_norm_conv3d,
+                                              layer_norm_fp32,
                                               normalized_linear)
 
 
@@ -120,3 +122,44 @@ def test_normalized_linear_keeps_input_not_normalised_copy():
     assert len(big) == 1 and big[0].data_ptr() == x.data_ptr()
     with pytest.raises(ValueError, match=r'x \(\.\.\., K\) and weight'):
         normalized_linear(x, w[:, :8])
+
+
+@pytest.mark.parametrize('channels_last', [True, False])
+def test_channel_norm_conv3d_matches_composition(channels_last):
+    torch.manual_seed(0)
+    x0 = torch.randn(2, 6, 4, 3, 3) * 2 + 1
+    if channels_last:
+        x0 = x0.contiguous(memory_format=torch.channels_last_3d)
+    nw0, nb0 = torch.randn(6), torch.randn(6)
+    w0, b0 = torch.randn(5, 6, 3, 1, 1), torch.randn(5)
+    grad = torch.randn(2, 5, 4, 3, 3)
+    results = []
+    for fused in (False, True):
+        x, nw, nb, w, b = (t.clone().requires_grad_()
+                           for t in (x0, nw0, nb0, w0, b0))
+        if fused:
+            out = channel_norm_conv3d(x, nw, nb, 1e-5, w, b, (1, 0, 0))
+        else:
+            y = torch.nn.functional.layer_norm(x.movedim(1, -1), (6, ), nw,
+                                               nb).movedim(-1, 1)
+            out = torch.nn.functional.conv3d(y, w, b, padding=(1, 0, 0))
+        out.backward(grad)
+        results.append([out, x.grad, nw.grad, nb.grad, w.grad, b.grad])
+    for got, want in zip(results[1], results[0]):
+        torch.testing.assert_close(got, want, rtol=2e-5, atol=1e-5)
+
+
+def test_channel_norm_conv3d_keeps_input_not_normalised_copy():
+    x = torch.randn(1, 6, 4, 5, 5).bfloat16().requires_grad_()
+    ln = LayerNorm32(6)
+    w = torch.randn(6, 6, 3, 1, 1).bfloat16().requires_grad_()
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.append(t) or t, lambda t: t):
+        out = channel_norm_conv3d(x, ln.weight, ln.bias, ln.eps, w,
+                                  padding=(1, 0, 0))
+    assert out.dtype == torch.bfloat16
+    big = [t for t in saved if t.numel() >= x.numel()]
+    assert len(big) == 1 and big[0].data_ptr() == x.data_ptr()
+    with pytest.raises(ValueError, match=r'x \(B, C, T, H, W\) and weight'):
+        channel_norm_conv3d(x, ln.weight, ln.bias, ln.eps, w[:, :3])

@@ -5,21 +5,64 @@ import torch
 from projects.dist.models.layers import TemporalBlock
 
 
-def test_formula_and_shape():
+def _block() -> TemporalBlock:
     torch.manual_seed(0)
     blk = TemporalBlock(8, mlp_ratio=2.0, temporal_kernel_size=3)
-    with torch.no_grad():
+    with torch.no_grad():  # non-trivial LayerNorm affine and biases
         for p in blk.parameters():
             p.normal_(0.0, 0.5)
-    x = torch.randn(2, 8, 5, 3, 3)
-    y = blk(x)
-    assert y.shape == x.shape
+    return blk
+
+
+def _formula(blk: TemporalBlock, x: torch.Tensor) -> torch.Tensor:
     n = torch.nn.functional.layer_norm(x.movedim(1, -1), (8, ),
                                        blk.norm.weight, blk.norm.bias)
     h = blk.conv1(n.movedim(-1, 1))
     h = blk.conv2(h * torch.sigmoid(1.702 * h))
     s = x + h
-    torch.testing.assert_close(y, s * torch.sigmoid(1.702 * s))
+    return s * torch.sigmoid(1.702 * s)
+
+
+def test_formula_and_shape():
+    blk = _block()
+    x = torch.randn(2, 8, 5, 3, 3)
+    y = blk(x)
+    assert y.shape == x.shape
+    torch.testing.assert_close(y, _formula(blk, x))
+
+
+@pytest.mark.parametrize('channels_last', [True, False])
+def test_gradients_match_the_formula(channels_last):
+    blk = _block()
+    x0 = torch.randn(2, 8, 5, 3, 3)
+    if channels_last:
+        x0 = x0.contiguous(memory_format=torch.channels_last_3d)
+    w = torch.randn(2, 8, 5, 3, 3)
+    grads = []
+    for fn in (blk, lambda x: _formula(blk, x)):
+        blk.zero_grad()
+        x = x0.clone().requires_grad_()
+        (fn(x) * w).sum().backward()
+        grads.append([x.grad] + [p.grad.clone() for p in blk.parameters()])
+    for got, want in zip(*grads):  # float rounding on O(10) sums
+        torch.testing.assert_close(got, want, rtol=2e-5, atol=1e-5)
+
+
+def test_backward_keeps_three_stream_sized_tensors():
+    """The input, conv1's output and the residual sum; not the normalised
+    input or the hidden activation."""
+    blk = TemporalBlock(8)
+    x = torch.randn(1, 8, 4, 5, 5).contiguous(
+        memory_format=torch.channels_last_3d).requires_grad_()
+    saved = {}
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.setdefault(t.untyped_storage().data_ptr(), t),
+            lambda t: t):
+        blk(x)
+    stream = [t for t in saved.values()
+              if t.untyped_storage().nbytes() >= x.numel() * 4]
+    assert len(stream) == 3
+    assert any(t.data_ptr() == x.data_ptr() for t in stream)
 
 
 def test_even_kernel_rejected():

@@ -2,15 +2,15 @@
 from .aggregator import AdaPoolingAggregator, AdaPoolingLayer
 from .cross_attention import CrossAttention
 from .integration_block import IntegrationBlock
-from .norm import (LayerNorm32, QuickGELU, layer_norm_fp32,
-                   normalized_linear)
-from .silu_linear import silu_linear
+from .norm import (LayerNorm32, QuickGELU, channel_norm_conv3d,
+                   layer_norm_fp32, normalized_linear)
+from .silu_ops import silu_conv3d, silu_linear
 from .stream_exchange import IntegrationToTemporal, TemporalToIntegration
 from .temporal_block import TemporalBlock
 
 __all__ = [
     'AdaPoolingAggregator', 'AdaPoolingLayer', 'CrossAttention',
     'IntegrationBlock', 'IntegrationToTemporal', 'LayerNorm32', 'QuickGELU',
-    'TemporalBlock', 'TemporalToIntegration', 'layer_norm_fp32',
-    'normalized_linear', 'silu_linear'
+    'TemporalBlock', 'TemporalToIntegration', 'channel_norm_conv3d',
+    'layer_norm_fp32', 'normalized_linear', 'silu_conv3d', 'silu_linear'
 ]

@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from ..utils.precision import autocast_dtype
 from .norm import (QUICK_GELU_SCALE, LayerNorm32, QuickGELU,
                    normalized_linear)
-from .silu_linear import silu_linear
+from .silu_ops import silu_linear
 
 
 class TokenMLP(BaseModule):

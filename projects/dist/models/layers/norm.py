@@ -151,6 +151,101 @@ def normalized_linear(x: torch.Tensor,
     return _NormalizedLinear.apply(x, weight, bias, eps)
 
 
+class _ChannelNormConv3d(torch.autograd.Function):
+    """Channel LayerNorm then a 3D convolution; see
+    :func:`channel_norm_conv3d`."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, norm_weight: torch.Tensor,
+                norm_bias: torch.Tensor, eps: float, weight: torch.Tensor,
+                bias: Optional[torch.Tensor],
+                padding: Sequence[int]) -> torch.Tensor:
+        y, mean, rstd = _channel_norm(x, norm_weight, norm_bias, eps,
+                                      weight.dtype)
+        ctx.eps, ctx.padding = eps, list(padding)
+        ctx.bias_sizes = None if bias is None else list(bias.shape)
+        ctx.save_for_backward(x, norm_weight, norm_bias, weight, mean, rstd)
+        return F.conv3d(y, weight, bias, padding=ctx.padding)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple:
+        x, norm_weight, norm_bias, weight, mean, rstd = ctx.saved_tensors
+        need_x, need_nw, need_nb, _, need_w, need_b, _ = \
+            ctx.needs_input_grad
+        # the normalised input, recomputed by the forward's own kernel
+        y = _channel_norm(x, norm_weight, norm_bias, ctx.eps,
+                          weight.dtype)[0]
+        need_y = need_x or need_nw or need_nb
+        grad_y, grad_w, grad_b = torch.ops.aten.convolution_backward(
+            grad, y, weight, ctx.bias_sizes, [1, 1, 1], ctx.padding,
+            [1, 1, 1], False, [0, 0, 0], 1,
+            [need_y, need_w, need_b and ctx.bias_sizes is not None])
+        grad_x = grad_nw = grad_nb = None
+        if need_y:
+            grad_x, grad_nw, grad_nb = (
+                torch.ops.aten.native_layer_norm_backward(
+                    grad_y.permute(0, 2, 3, 4, 1).float(),
+                    x.permute(0, 2, 3, 4, 1).float(), x.shape[1:2], mean,
+                    rstd, norm_weight.float(), norm_bias.float(),
+                    [need_x, need_nw, need_nb]))
+            if grad_x is not None:
+                grad_x = grad_x.permute(0, 4, 1, 2, 3).to(x.dtype)
+            if grad_nw is not None:
+                grad_nw = grad_nw.to(norm_weight.dtype)
+            if grad_nb is not None:
+                grad_nb = grad_nb.to(norm_bias.dtype)
+        return grad_x, grad_nw, grad_nb, None, grad_w, grad_b, None
+
+
+def _channel_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                  eps: float, dtype: torch.dtype) -> tuple:
+    """Float32 LayerNorm over dim 1 of (B, C, T, H, W): the result in
+    ``dtype`` and the (B, T, H, W, 1) statistics."""
+    y, mean, rstd = torch.native_layer_norm(
+        x.permute(0, 2, 3, 4, 1).float(), x.shape[1:2], weight.float(),
+        bias.float(), eps)
+    return y.to(dtype).permute(0, 4, 1, 2, 3), mean, rstd
+
+
+def channel_norm_conv3d(x: torch.Tensor,
+                        norm_weight: torch.Tensor,
+                        norm_bias: torch.Tensor,
+                        eps: float,
+                        weight: torch.Tensor,
+                        bias: Optional[torch.Tensor] = None,
+                        padding: Sequence[int] = (0, 0, 0)) -> torch.Tensor:
+    """LayerNorm over the channels of a video tensor, then a convolution.
+
+    The normalisation runs in float32 and is cast to ``weight``'s dtype for
+    the convolution (stride and dilation 1, one group). For backward only
+    ``x`` and the per-position statistics are kept; the normalised tensor,
+    which the convolution would keep for its weight gradient, is recomputed
+    there. On channels-last (``torch.channels_last_3d``) input the channel
+    views need no copies.
+
+    Args:
+        x (torch.Tensor): (B, C, T, H, W).
+        norm_weight (torch.Tensor): LayerNorm scale, (C,).
+        norm_bias (torch.Tensor): LayerNorm shift, (C,).
+        eps (float): LayerNorm epsilon.
+        weight (torch.Tensor): (C_out, C, kT, kH, kW).
+        bias (torch.Tensor, optional): (C_out,), in ``weight``'s dtype.
+        padding (Sequence[int]): Zero padding (T, H, W) of the normalised
+            tensor. Defaults to 0.
+
+    Returns:
+        torch.Tensor: (B, C_out, T', H', W') in ``weight``'s dtype.
+    """
+    if x.dim() != 5 or weight.dim() != 5 or x.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f'channel_norm_conv3d expects x (B, C, T, H, W) and weight '
+            f'(C_out, C, kT, kH, kW), got {tuple(x.shape)} and '
+            f'{tuple(weight.shape)}')
+    return _ChannelNormConv3d.apply(x, norm_weight, norm_bias, eps, weight,
+                                    bias, tuple(padding))
+
+
 class LayerNorm32(nn.LayerNorm):
     """LayerNorm over the last dimension, computed in float32.
 

@@ -4,7 +4,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
-from .norm import QUICK_GELU_SCALE, LayerNorm32
+from ..utils.precision import autocast_dtype
+from .norm import QUICK_GELU_SCALE, LayerNorm32, channel_norm_conv3d
+from .silu_ops import silu_conv3d
 
 
 class TemporalBlock(BaseModule):
@@ -20,7 +22,10 @@ class TemporalBlock(BaseModule):
     The stream keeps its resolution: (B, C, T, H, W) in and out. The forward
     folds QuickGELU's 1.702 into the convolutions, so both activations run
     as single SiLUs (same result up to float rounding, fewer passes over the
-    stream).
+    stream). For backward it keeps three stream-sized tensors (the input,
+    the first convolution's output and the residual sum): the normalised
+    input and the hidden activation are recomputed there
+    (:func:`channel_norm_conv3d`, :func:`silu_conv3d`).
 
     Args:
         dim (int): Channels C of the temporal stream.
@@ -60,14 +65,18 @@ class TemporalBlock(BaseModule):
             torch.Tensor: Shape (B, C, T, H, W).
         """
         s = QUICK_GELU_SCALE
-        # LayerNorm over channels: (B, C, T, H, W) -> (B, T, H, W, C) and back
-        y = self.norm(x.permute(0, 2, 3, 4, 1)).permute(0, 4, 1, 2, 3)
-        # s * conv1(.) -> SiLU = s * QuickGELU(conv1(.)); conv2 then gives
-        # s * conv2(QuickGELU(conv1(.))) with its weight as is, bias * s
         c1, c2 = self.conv1, self.conv2
-        y = F.silu(
-            F.conv3d(y, c1.weight * s, c1.bias * s, padding=c1.padding))
-        y = F.conv3d(y, c2.weight, c2.bias * s, padding=c2.padding)
+        # products in autocast's dtype under mixed precision, else x's
+        dtype = autocast_dtype(x.device.type) or x.dtype
+        # s * conv1(LN(x)), LayerNorm over channels; keeps only x for backward
+        y = channel_norm_conv3d(x, self.norm.weight, self.norm.bias,
+                                self.norm.eps, (c1.weight * s).to(dtype),
+                                (c1.bias * s).to(dtype), c1.padding)
+        # SiLU(s * conv1(.)) = s * QuickGELU(conv1(.)), so conv2 with its
+        # weight as is and bias * s gives s * conv2(QuickGELU(conv1(.)));
+        # keeps the pre-activation only
+        y = silu_conv3d(y, c2.weight.to(dtype), (c2.bias * s).to(dtype),
+                        c2.padding)
         # the sum below takes its first operand's layout: keep the stream's
         # (a no-op where the convolution already returns channels-last)
         if x.is_contiguous(memory_format=torch.channels_last_3d):

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from projects.dist.models.layers import silu_linear
+from projects.dist.models.layers import silu_conv3d, silu_linear
 
 
 def _leaves(*tensors):
@@ -66,3 +66,37 @@ def test_without_grad_and_bad_shapes():
         silu_linear(x, torch.randn(3, 4))
     with pytest.raises(ValueError, match='got'):
         silu_linear(x[None], w)
+
+
+@pytest.mark.parametrize('with_bias', [True, False])
+def test_silu_conv3d_matches_composition(with_bias):
+    torch.manual_seed(0)
+    x0 = torch.randn(2, 4, 3, 5, 5).contiguous(
+        memory_format=torch.channels_last_3d) * 2
+    w0 = torch.randn(6, 4, 1, 3, 3)
+    b0 = torch.randn(6) if with_bias else None
+    grad = torch.randn(2, 6, 3, 5, 5)
+    results = []
+    for use_fn in (False, True):
+        x, w, b = _leaves(x0, w0, b0)
+        if use_fn:
+            out = silu_conv3d(x, w, b, padding=(0, 1, 1))
+        else:
+            out = F.conv3d(F.silu(x), w, b, padding=(0, 1, 1))
+        out.backward(grad)
+        results.append([out.detach(), x.grad, w.grad] +
+                       ([b.grad] if with_bias else []))
+    for got, want in zip(results[1], results[0]):
+        torch.testing.assert_close(got, want)
+
+
+def test_silu_conv3d_keeps_pre_activation_only():
+    x = torch.randn(1, 4, 3, 5, 5, requires_grad=True)
+    w = torch.randn(4, 4, 3, 1, 1, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.append(t) or t, lambda t: t):
+        silu_conv3d(x, w, padding=(1, 0, 0))
+    assert {t.data_ptr() for t in saved} == {x.data_ptr(), w.data_ptr()}
+    with pytest.raises(ValueError, match=r'x \(B, C_in, T, H, W\)'):
+        silu_conv3d(x, w[:, :2])
