@@ -128,6 +128,46 @@ def test_count_macs_splits_no_grad_work():
     assert counted.no_grad == 3 * 16
 
 
+def test_count_macs_scope_follows_methods_not_autograd():
+    """Work inside any watched method of the scope module is scoped, also
+    when called as a plain method; a custom autograd function's forward
+    (autograd off) outside it is not; the instance is left as it was."""
+
+    class Tower(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def embed(self, x):
+            return x @ self.fc.weight.t()  # not inside a submodule forward
+
+    class Double(torch.autograd.Function):
+
+        @staticmethod
+        def forward(ctx, x, w):
+            return x.mm(w.t())
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise NotImplementedError
+
+    tower = Tower().to('meta')
+    w = torch.randn(4, 4, device='meta', requires_grad=True)
+    x = torch.randn(3, 4, device='meta')
+
+    def run():
+        with torch.no_grad():
+            tower.embed(x)
+        Double.apply(x, w)
+
+    counted = count_macs(run, scope=tower)
+    assert counted.total == 2 * 3 * 16
+    assert counted.scoped == 3 * 16
+    assert counted.no_grad == 2 * 3 * 16  # both ran with autograd off
+    assert 'embed' not in vars(tower)
+
+
 # -------------------------------------------------------------- tiny DiST
 def attention_macs(n: int, q: int, length: int, c: int, heads: int,
                    folded: bool) -> int:

@@ -104,22 +104,77 @@ EXTRA_FLOP_FORMULAS: Dict[object, Callable] = {
 
 
 class _SplitFlopCounter(FlopCounterMode):
-    """FlopCounterMode that also sums the FLOPs run with autograd disabled.
+    """FlopCounterMode that also sums the FLOPs run with autograd disabled
+    and those run inside the methods of one module (``scope``).
 
-    A frozen tower runs under ``torch.no_grad()``; counting a model with
-    autograd enabled therefore separates the tower from the trainable side
-    network, whichever of the tower's methods (``forward``, ``embed``, ...)
-    the backbone calls.
+    A frozen tower runs under ``torch.no_grad()``, but so do the forwards of
+    custom autograd functions in the side network; the scope attributes work
+    to the tower whichever of its methods (``forward``, ``embed``, ...) the
+    backbone calls, which module-level attribution (``forward`` only) cannot.
+
+    Args:
+        scope (nn.Module, optional): Module whose methods' work is summed in
+            :attr:`scoped_flops`.
+        scope_methods (tuple[str]): Methods of ``scope`` to watch.
+        **kwargs: Passed to ``FlopCounterMode``.
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self,
+                 scope: Optional[nn.Module] = None,
+                 scope_methods: tuple = ('forward', 'embed',
+                                         'forward_tokens'),
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.no_grad_flops = 0
+        self.scoped_flops = 0
+        self._scope = scope
+        self._scope_methods = [
+            name for name in scope_methods if hasattr(scope, name)
+        ] if scope is not None else []
+        self._scope_depth = 0
+
+    def _watch(self, method: Callable) -> Callable:
+
+        def watched(*args, **kwargs):
+            self._scope_depth += 1
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self._scope_depth -= 1
+
+        return watched
+
+    def __enter__(self):
+        # instance attributes shadow the methods until __exit__
+        self._shadowed = {
+            name: vars(self._scope).get(name)
+            for name in self._scope_methods
+        }
+        for name in self._scope_methods:
+            setattr(self._scope, name, self._watch(getattr(self._scope,
+                                                           name)))
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        for name, previous in self._shadowed.items():
+            if previous is None:
+                delattr(self._scope, name)
+            else:  # an instance attribute set before counting
+                setattr(self._scope, name, previous)
+        return super().__exit__(*exc)
 
     def _count_flops(self, func_packet, out, args, kwargs):
-        if (func_packet in self.flop_registry and not torch.is_grad_enabled()):
-            self.no_grad_flops += self.flop_registry[func_packet](
-                *args, **kwargs, out_val=out)
+        if func_packet in self.flop_registry:
+            flops = None
+            if not torch.is_grad_enabled():
+                flops = self.flop_registry[func_packet](
+                    *args, **kwargs, out_val=out)
+                self.no_grad_flops += flops
+            if self._scope_depth:
+                if flops is None:
+                    flops = self.flop_registry[func_packet](
+                        *args, **kwargs, out_val=out)
+                self.scoped_flops += flops
         return super()._count_flops(func_packet, out, args, kwargs)
 
 
@@ -130,7 +185,10 @@ class MacCount:
     Attributes:
         total (int): All MACs of the call.
         no_grad (int): MACs of operators run with autograd disabled (inside
-            ``torch.no_grad()``), e.g. a frozen tower's forward.
+            ``torch.no_grad()``, or the forward of a custom autograd
+            function), e.g. a frozen tower's forward.
+        scoped (int): MACs of operators run inside the watched methods of
+            the ``scope`` module given to :func:`count_macs` (0 without).
         by_module (dict[str, int]): MACs per module call, keyed by the
             counter's dotted module path (the root is the class name of the
             outermost module called, e.g. ``'DiST.spatial_encoder'``). Only
@@ -140,6 +198,7 @@ class MacCount:
 
     total: int
     no_grad: int = 0
+    scoped: int = 0
     by_module: Dict[str, int] = field(default_factory=dict)
     by_op: Dict[str, int] = field(default_factory=dict)
 
@@ -155,7 +214,10 @@ class MacCount:
         return self.by_module.get(path, 0)
 
 
-def count_macs(fn: Callable, *args, **kwargs) -> MacCount:
+def count_macs(fn: Callable,
+               *args,
+               scope: Optional[nn.Module] = None,
+               **kwargs) -> MacCount:
     """Run ``fn(*args, **kwargs)`` under a FLOP counter and return its MACs.
 
     Run it on ``meta`` tensors for an exact, nearly free count. Autograd is
@@ -165,13 +227,17 @@ def count_macs(fn: Callable, *args, **kwargs) -> MacCount:
         fn (Callable): Anything that runs tensors through modules, e.g. a
             module or a bound method.
         *args: Positional arguments for ``fn``.
+        scope (nn.Module, optional): A module whose work (inside its
+            ``forward``, ``embed`` or ``forward_tokens``, however called) is
+            also summed, in :attr:`MacCount.scoped`.
         **kwargs: Keyword arguments for ``fn``.
 
     Returns:
-        MacCount: The total, autograd-free, per-module and per-operator MACs.
+        MacCount: The total, autograd-free, scoped, per-module and
+        per-operator MACs.
     """
     counter = _SplitFlopCounter(
-        display=False, custom_mapping=EXTRA_FLOP_FORMULAS)
+        scope=scope, display=False, custom_mapping=EXTRA_FLOP_FORMULAS)
     with counter:
         fn(*args, **kwargs)
     counts = counter.get_flop_counts()
@@ -185,6 +251,7 @@ def count_macs(fn: Callable, *args, **kwargs) -> MacCount:
     return MacCount(
         total=counter.get_total_flops() // 2,
         no_grad=counter.no_grad_flops // 2,
+        scoped=counter.scoped_flops // 2,
         by_module=by_module,
         by_op=dict(by_op))
 
@@ -220,14 +287,11 @@ def count_model_macs(model: nn.Module,
     def run_backbone() -> None:
         feats[0] = backbone(inputs)
 
-    with torch.enable_grad():
-        bb = count_macs(run_backbone)
-    root = type(backbone).__name__
     tower_module = getattr(backbone, frozen_attr, None)
-    if getattr(tower_module, 'frozen', False):
-        tower = bb.no_grad
-    else:
-        tower = bb.of(f'{root}.{frozen_attr}')
+    with torch.enable_grad():
+        bb = count_macs(run_backbone, scope=tower_module)
+    root = type(backbone).__name__
+    tower = bb.scoped
     patch_embed = bb.of(f'{root}.{frozen_attr}.visual.conv1')
     head_macs = 0
     if head is not None:
