@@ -104,6 +104,8 @@ def test_bad_arguments_exit():
         benchmark.parse_args(['cfg.py', '--iters', '0'])
     with pytest.raises(SystemExit):
         benchmark.parse_args(['cfg.py', '--amp', 'fp8'])
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(['cfg.py', '--profile-ops', '-1'])
 
 
 # ------------------------------------------------------------- running
@@ -304,3 +306,28 @@ def test_isolate_runs_a_mode_in_a_subprocess(tmp_path, capsys):
     assert results[0]['order'] == 'isolated'
     assert results[0]['ratio_to_clip_only_paired'] is None
     assert json_lines(capsys.readouterr().out) == results
+
+
+def test_profile_ops_reports_costliest_operators(tmp_path, capsys):
+    """One extra, untimed iteration per mode under torch.profiler: its K
+    costliest operators in the JSON line and a table on stderr."""
+    cfg = write_config(tmp_path)
+    results = benchmark.main([
+        cfg, '--device', 'cpu', '--threads', '1', '--iters', '1', '--warmup',
+        '1', '--modes', 'test,clip-only', '--profile-ops', '4'
+    ])
+    err = capsys.readouterr().err
+    for r in results:
+        assert set(r) == EXPECTED_KEYS | {'top_ops'}
+        assert len(r['iter_times']) == 1  # the profiled run is not timed
+        top = r['top_ops']
+        assert len(top) == 4
+        assert all(set(row) == {'op', 'calls', 'self_ms'} for row in top)
+        assert [row['self_ms'] for row in top] == sorted(
+            (row['self_ms'] for row in top), reverse=True)
+        assert all(row['calls'] >= 1 for row in top)
+        assert f"== profile of {r['key']}: 4 costliest operators ==" in err
+    # the backbone's products are among the costliest on a test step
+    ops = {row['op'] for row in results[0]['top_ops']}
+    assert ops & {'aten::addmm', 'aten::mm', 'aten::mkldnn_convolution',
+                  'aten::addmm_', 'aten::bmm'}

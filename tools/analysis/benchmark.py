@@ -265,6 +265,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'activations are reused instead of being paged in again every '
         'iteration (see projects/dist/utils/cpu_allocator.py); "default" '
         'keeps glibc\'s adaptive behaviour (default: tuned)')
+    parser.add_argument(
+        '--profile-ops',
+        type=int,
+        default=0,
+        metavar='K',
+        help='after timing, run one more iteration of each mode under '
+        'torch.profiler and report its K most expensive operators (by self '
+        'time) as "top_ops" in the JSON line and as a table on stderr '
+        '(default: 0, off)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--cfg-options',
@@ -272,6 +281,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action=DictAction,
         help='override config settings, as in tools/train.py')
     args = parser.parse_args(argv)
+    if args.profile_ops < 0:
+        parser.error(f'--profile-ops must be >= 0, got {args.profile_ops}')
     for name in ('batch_size', 'num_clips', 'iters'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1, got '
@@ -644,6 +655,10 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
             runner.run(timed=True)
         if sampler is not None:
             sampler.mark(None)
+    top_ops = {
+        runner.spec.key: profile_ops(runner, args.profile_ops)
+        for runner in runners
+    } if args.profile_ops else {}
 
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else None
     results = []
@@ -691,9 +706,49 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
             cpu_malloc=(args.cpu_malloc_applied
                         if device.type == 'cpu' else None),
             torch=torch.__version__)
+        if args.profile_ops:
+            result['top_ops'] = top_ops[spec.key]
         results.append(result)
     _add_ratios(results, args.baseline)
     return results
+
+
+def profile_ops(runner: 'ModeRunner', k: int) -> List[dict]:
+    """Profile one untimed iteration of a mode; its ``k`` costliest ops.
+
+    Prints the profiler's table (sorted by self time) to stderr.
+
+    Args:
+        runner (ModeRunner): The mode, already warmed up.
+        k (int): How many operators to report.
+
+    Returns:
+        list[dict]: ``op``, ``calls``, ``self_ms`` (self CPU time) and, on
+        CUDA, ``self_device_ms`` of the ``k`` operators with the largest self
+        time (device time on CUDA), costliest first.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    cuda = runner.device.type == 'cuda'
+    activities = [ProfilerActivity.CPU]
+    if cuda:
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        runner.run(timed=False)
+    events = prof.key_averages()
+    sort_by = 'self_device_time_total' if cuda else 'self_cpu_time_total'
+    print(f'== profile of {runner.spec.key}: {k} costliest operators ==',
+          file=sys.stderr)
+    print(events.table(sort_by=sort_by, row_limit=k), file=sys.stderr)
+    top = sorted(
+        events, key=lambda e: getattr(e, sort_by), reverse=True)[:k]
+    rows = []
+    for e in top:
+        row = dict(
+            op=e.key, calls=e.count, self_ms=e.self_cpu_time_total / 1e3)
+        if cuda:
+            row['self_device_ms'] = e.self_device_time_total / 1e3
+        rows.append(row)
+    return rows
 
 
 def _paired_median(times: Sequence[float], ref: Sequence[float],
