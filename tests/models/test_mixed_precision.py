@@ -2,17 +2,20 @@
 
 The frozen CLIP towers run in bfloat16 (weights cast once) and the side
 network under bfloat16 autocast; logits must stay within 2 % of max|ref| of
-the official fp32 logits and the predicted class must not change.
+the official fp32 logits and the predicted class must not change. Under
+bf16 and fp16 autocast the side network's gradients stay those of float32 up
+to rounding.
 """
 import os.path as osp
 
+import pytest
 import torch
 
 from mmaction.registry import MODELS
 from projects.dist.models.utils.official_converter import (
     build_model_config, convert_official_state_dict, extract_official_state,
     infer_official_arch)
-from .conftest import shared_dir
+from .conftest import TINY_CLIP, shared_dir, tiny_backbone_cfg
 
 
 def test_bf16_logits_match_official_fp32():
@@ -40,3 +43,37 @@ def test_bf16_logits_match_official_fp32():
     assert err <= 0.02 * ref.abs().max().item(), err
     assert torch.equal(logits.argmax(-1), ref.argmax(-1))
     assert err > 0  # really ran in reduced precision
+
+
+@pytest.mark.parametrize('dtype', ['bf16', 'fp16'])
+def test_side_network_gradients_under_autocast(dtype):
+    """A training step with the tower in bf16/fp16 and the side network
+    under autocast of the same dtype (as ``AmpOptimWrapper`` runs it on a
+    GPU) gives the float32 gradients up to rounding, in float32."""
+    torch.manual_seed(0)
+    cfg = tiny_backbone_cfg()
+    ref_model = MODELS.build(cfg)
+    ref_model.init_weights()
+    cfg['spatial_encoder']['dtype'] = dtype
+    model = MODELS.build(cfg)
+    model.load_state_dict(ref_model.state_dict())
+    x = torch.randn(2, 3, 4, 32, 32)
+    w = torch.randn(2, TINY_CLIP['embed_dim'])
+    (ref_model(x) * w).sum().backward()
+    amp = dict(bf16=torch.bfloat16, fp16=torch.float16)[dtype]
+    with torch.autocast('cpu', dtype=amp):
+        out = model(x)
+    (out.float() * w).sum().backward()
+    got, want = [], []
+    for (name, p), ref in zip(model.named_parameters(),
+                              ref_model.parameters()):
+        if not p.requires_grad:
+            continue
+        assert p.grad is not None and p.grad.dtype == torch.float32, name
+        assert torch.isfinite(p.grad).all(), name
+        got.append(p.grad.flatten())
+        want.append(ref.grad.flatten())
+    got, want = torch.cat(got), torch.cat(want)
+    rel = ((got - want).norm() / want.norm()).item()
+    assert rel <= dict(bf16=0.05, fp16=0.01)[dtype], rel
+    assert rel > 0  # really ran in reduced precision
