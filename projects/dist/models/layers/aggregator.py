@@ -8,7 +8,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .cross_attention import CrossAttention
 from .integration_block import TokenMLP
-from .norm import LayerNorm32
+from .norm import LayerNorm32, layer_norm_fp32
 
 
 class AdaPoolingLayer(BaseModule):
@@ -51,20 +51,27 @@ class AdaPoolingLayer(BaseModule):
         self.temporal_norm = LayerNorm32(dim)
         self.temporal_mlp = TokenMLP(dim, hidden)
 
-    def forward(self, frame_query: torch.Tensor, video_query: torch.Tensor,
-                tokens: torch.Tensor) -> tuple:
+    def forward(self,
+                frame_query: torch.Tensor,
+                video_query: torch.Tensor,
+                tokens: torch.Tensor,
+                normalized_tokens: Optional[torch.Tensor] = None) -> tuple:
         """Refine the frame and video queries.
 
         Args:
             frame_query (torch.Tensor): (B*Ts, 1, C).
             video_query (torch.Tensor): (B, 1, C).
             tokens (torch.Tensor): Integration output F, (B*Ts, L, C).
+            normalized_tokens (torch.Tensor, optional): F after an
+                affine-free LayerNorm with the spatial attention's eps,
+                shared by all layers (see :class:`CrossAttention`).
 
         Returns:
             tuple[torch.Tensor, torch.Tensor]: Updated frame query
             (B*Ts, 1, C) and video query (B, 1, C).
         """
-        s = frame_query + self.spatial_attn(frame_query, tokens)
+        s = frame_query + self.spatial_attn(frame_query, tokens,
+                                            normalized_tokens)
         s = s + self.spatial_mlp(self.spatial_norm(s))
         b = video_query.shape[0]
         ts = s.shape[0] // b
@@ -84,7 +91,8 @@ class AdaPoolingAggregator(BaseModule):
 
     ``h = LN(v_last + Linear(mean_s CLS_s))``; output ``h @ proj``, where
     ``CLS_s`` is the CLS token of the last selected CLIP block (raw residual
-    stream) of spatial frame ``s``. Every layer reads the same F.
+    stream) of spatial frame ``s``. Every layer reads the same F, which is
+    normalised once for all of them.
 
     Args:
         dim (int): C_i.
@@ -146,11 +154,17 @@ class AdaPoolingAggregator(BaseModule):
         s = self.spatial_query.to(tokens.dtype).expand(tokens.shape[0], -1,
                                                        -1)
         v = self.video_query.to(tokens.dtype).expand(b, -1, -1)
+        # every layer's spatial attention reads the same tokens: normalise
+        # them once (each layer's LayerNorm affine is applied on its queries)
+        eps = {layer.spatial_attn.norm.eps for layer in self.layers}
+        normalized = layer_norm_fp32(tokens, tokens.shape[-1:],
+                                     eps=eps.pop()) if len(eps) == 1 else None
         for layer in self.layers:
             if self.with_cp and self.training and tokens.requires_grad:
-                s, v = checkpoint(layer, s, v, tokens, use_reentrant=False)
+                s, v = checkpoint(
+                    layer, s, v, tokens, normalized, use_reentrant=False)
             else:
-                s, v = layer(s, v, tokens)
+                s, v = layer(s, v, tokens, normalized)
         shortcut = self.cls_proj(clip_cls.mean(dim=1).to(tokens.dtype))
         h = self.ln_post(v[:, 0] + shortcut)  # (B, C_i)
         return h @ self.proj.to(h.dtype)

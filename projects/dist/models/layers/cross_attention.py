@@ -1,4 +1,6 @@
 """Pre-norm cross-attention with fused scaled-dot-product attention."""
+from typing import Optional
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -54,13 +56,23 @@ class CrossAttention(BaseModule):
         nn.init.xavier_uniform_(self.in_proj_weight)
         nn.init.zeros_(self.in_proj_bias)
 
-    def forward(self, query: torch.Tensor,
-                tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self,
+                query: torch.Tensor,
+                tokens: torch.Tensor,
+                normalized_tokens: Optional[torch.Tensor] = None
+                ) -> torch.Tensor:
         """Attend from ``query`` to ``tokens``.
 
         Args:
             query (torch.Tensor): (N, Q, C).
             tokens (torch.Tensor): (N, L, C); keys and values.
+            normalized_tokens (torch.Tensor, optional): ``tokens`` after an
+                affine-free LayerNorm with this module's ``eps``, for callers
+                that attend to the same tokens several times (computed once,
+                kept once for backward). This module's LayerNorm affine is
+                then applied to the queries and the pooled result instead of
+                to every token (few-query path), or to the tokens (standard
+                path). Same result up to float rounding.
 
         Returns:
             torch.Tensor: (N, Q, C).
@@ -68,11 +80,17 @@ class CrossAttention(BaseModule):
         n, q_len, c = query.shape
         h = self.num_heads
         if self.fused and self.fold_queries and q_len * h < c:
-            return self.out_proj(self._pool(query, tokens))
+            return self.out_proj(self._pool(query, tokens, normalized_tokens))
         w_q, w_kv = self.in_proj_weight.split([c, 2 * c])
         b_q, b_kv = self.in_proj_bias.split([c, 2 * c])
         q = F.linear(self.norm(query), w_q, b_q)
-        k, v = F.linear(self.norm(tokens), w_kv, b_kv).chunk(2, dim=-1)
+        if normalized_tokens is None:
+            kv = self.norm(tokens)
+        else:
+            kv = torch.addcmul(
+                self.norm.bias.to(normalized_tokens.dtype), normalized_tokens,
+                self.norm.weight.to(normalized_tokens.dtype))
+        k, v = F.linear(kv, w_kv, b_kv).chunk(2, dim=-1)
         # (N, len, C) -> (N, heads, len, C/heads)
         q, k, v = (t.unflatten(-1, (h, c // h)).transpose(1, 2)
                    for t in (q, k, v))
@@ -84,8 +102,11 @@ class CrossAttention(BaseModule):
         out = out.transpose(1, 2).reshape(n, q_len, c)
         return self.out_proj(out)
 
-    def _pool(self, query: torch.Tensor,
-              tokens: torch.Tensor) -> torch.Tensor:
+    def _pool(self,
+              query: torch.Tensor,
+              tokens: torch.Tensor,
+              normalized_tokens: Optional[torch.Tensor] = None
+              ) -> torch.Tensor:
         """Few-query attention without projecting keys and values.
 
         The same result as the standard path, rearranged for few queries
@@ -96,11 +117,16 @@ class CrossAttention(BaseModule):
         ``sum_j a_j (W_v,h t_j + b_v,h) = W_v,h (sum_j a_j t_j) + b_v,h``, so
         the value projection is applied after pooling. The keys/values are
         then the normalised tokens themselves (one "head" of width C), and
-        the (L x C x 2C) projection of all tokens is never computed.
+        the (L x C x 2C) projection of all tokens is never computed. With
+        ``normalized_tokens`` the LayerNorm affine moves out of the tokens
+        the same way: ``q . (gamma * n + beta) = (gamma * q) . n + const``
+        and ``sum_j a_j (gamma * n_j + beta) = gamma * sum_j a_j n_j + beta``.
 
         Args:
             query (torch.Tensor): (N, Q, C).
             tokens (torch.Tensor): (N, L, C).
+            normalized_tokens (torch.Tensor, optional): Affine-free
+                LayerNorm of ``tokens`` (see :meth:`forward`).
 
         Returns:
             torch.Tensor: Attention output before ``out_proj``, (N, Q, C).
@@ -113,10 +139,19 @@ class CrossAttention(BaseModule):
         q = F.linear(self.norm(query), w_q, b_q).view(n, q_len, h, d)
         # fold W_k into the queries: (N, Q, h, d) x (h, d, C) -> (N, h*Q, C)
         q = torch.einsum('nqhd,hdc->nhqc', q, w_k.view(h, d, c))
-        kv = self.norm(tokens).unsqueeze(1)  # (N, 1, L, C)
+        if normalized_tokens is None:
+            kv = self.norm(tokens)
+        else:
+            kv = normalized_tokens
+            q = q * self.norm.weight.to(q.dtype)
+        kv = kv.unsqueeze(1)  # (N, 1, L, C)
         pooled = F.scaled_dot_product_attention(
             q.reshape(n, 1, h * q_len, c), kv, kv, scale=d**-0.5)
-        # per-head value projection after pooling -> (N, Q, h, d)
         pooled = pooled.view(n, h, q_len, c)
+        if normalized_tokens is not None:
+            pooled = torch.addcmul(
+                self.norm.bias.to(pooled.dtype), pooled,
+                self.norm.weight.to(pooled.dtype))
+        # per-head value projection after pooling -> (N, Q, h, d)
         out = torch.einsum('nhqc,hdc->nqhd', pooled, w_v.view(h, d, c))
         return (out + b_v.view(h, d)).reshape(n, q_len, c)
