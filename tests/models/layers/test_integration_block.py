@@ -87,3 +87,12 @@ def test_backward_keeps_input_and_pre_activations_only():
         if t.untyped_storage().nbytes() // t.element_size() > m)
     assert activations == [m * 4, m * 8, m * (12 + 4)]
     assert any(t.data_ptr() == z.data_ptr() for t in saved.values())
+
+
+def test_traces_without_graph_breaks():
+    """torch.compile sees the block (custom autograd functions included)
+    as one graph."""
+    blk = _block()
+    z = torch.randn(4, 5, 8, requires_grad=True)
+    explained = torch._dynamo.explain(lambda t: blk(t, 2))(z)
+    assert explained.graph_break_count == 0, explained.break_reasons

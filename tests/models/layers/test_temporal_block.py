@@ -80,3 +80,12 @@ def test_keeps_channels_last_and_gradients():
     y.square().sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0
                for p in blk.parameters())
+
+
+def test_traces_without_graph_breaks():
+    """torch.compile sees the block (custom autograd functions included)
+    as one graph."""
+    blk = _block()
+    x = torch.randn(1, 8, 4, 3, 3, requires_grad=True)
+    explained = torch._dynamo.explain(blk)(x)
+    assert explained.graph_break_count == 0, explained.break_reasons

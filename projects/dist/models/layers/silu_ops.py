@@ -24,16 +24,15 @@ class _SiLULinear(torch.autograd.Function):
                 bias: Optional[torch.Tensor],
                 accumulate: Optional[torch.Tensor]) -> torch.Tensor:
         a = F.silu(x)
-        if accumulate is None:
-            out = (a.mm(weight.t())
-                   if bias is None else torch.addmm(bias, a, weight.t()))
-        else:
-            out = accumulate.addmm_(a, weight.t())
-            if bias is not None:
-                out.add_(bias)
-            ctx.mark_dirty(accumulate)
         ctx.save_for_backward(x, weight)
-        return out
+        if accumulate is None:
+            return (a.mm(weight.t())
+                    if bias is None else torch.addmm(bias, a, weight.t()))
+        accumulate.addmm_(a, weight.t())
+        if bias is not None:
+            accumulate.add_(bias)
+        ctx.mark_dirty(accumulate)
+        return accumulate  # the dirtied input itself (torch.compile needs it)
 
     @staticmethod
     @once_differentiable
