@@ -239,3 +239,15 @@ def test_input_projection_hooks_run_and_results_agree():
         h.remove()
     assert len(seen) == len(model.input_projs)
     torch.testing.assert_close(hooked, fused, rtol=1e-5, atol=1e-6)
+
+
+def test_inference_traces_as_one_graph():
+    """torch.compile sees the whole backbone's inference (the frozen tower's
+    no-autograd blocks and the side network's plain paths) as one graph."""
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_backbone_cfg())
+    model.eval()
+    with torch.no_grad():
+        explained = torch._dynamo.explain(model)(
+            torch.randn(1, 3, 4, 32, 32))
+    assert explained.graph_break_count == 0, explained.break_reasons

@@ -6,6 +6,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from ..utils.autograd import records_grad
+
 
 class _Float32LayerNorm(torch.autograd.Function):
     """LayerNorm of a reduced-precision input, computed in float32, that
@@ -70,9 +72,7 @@ def layer_norm_fp32(x: torch.Tensor,
         torch.Tensor: Same shape and dtype as ``x``.
     """
     normalized_shape = tuple(normalized_shape)
-    records_grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, weight, bias))
-    if x.dtype != torch.float32 and records_grad:
+    if x.dtype != torch.float32 and records_grad(x, weight, bias):
         return _Float32LayerNorm.apply(x, normalized_shape, weight, bias, eps)
     return F.layer_norm(x.float(), normalized_shape, _float(weight),
                         _float(bias), eps).to(x.dtype)
@@ -89,15 +89,10 @@ class _NormalizedLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor,
                 bias: Optional[torch.Tensor], eps: float) -> torch.Tensor:
-        shape = x.shape[-1:]
-        n, mean, rstd = torch.native_layer_norm(x.float(), shape, None, None,
-                                                eps)
-        n = n.to(weight.dtype).flatten(0, -2)
-        out = n.mm(weight.t()) if bias is None else torch.addmm(
-            bias, n, weight.t())
+        out, mean, rstd = _normalized_linear(x, weight, bias, eps)
         ctx.eps = eps
         ctx.save_for_backward(x, weight, mean, rstd)
-        return out.unflatten(0, x.shape[:-1])
+        return out
 
     @staticmethod
     @once_differentiable
@@ -120,6 +115,18 @@ class _NormalizedLinear(torch.autograd.Function):
                 grad_n.float(), x.float(), shape, mean, rstd, None, None,
                 [True, False, False])[0].to(x.dtype)
         return grad_x, grad_w, grad_b, None
+
+
+def _normalized_linear(x: torch.Tensor, weight: torch.Tensor,
+                       bias: Optional[torch.Tensor], eps: float) -> tuple:
+    """The forward of :func:`normalized_linear`: the output and the
+    LayerNorm statistics."""
+    n, mean, rstd = torch.native_layer_norm(x.float(), x.shape[-1:], None,
+                                            None, eps)
+    n = n.to(weight.dtype).flatten(0, -2)
+    out = n.mm(weight.t()) if bias is None else torch.addmm(
+        bias, n, weight.t())
+    return out.unflatten(0, x.shape[:-1]), mean, rstd
 
 
 def normalized_linear(x: torch.Tensor,
@@ -148,6 +155,8 @@ def normalized_linear(x: torch.Tensor,
         raise ValueError(f'normalized_linear expects x (..., K) and weight '
                          f'(N, K), got {tuple(x.shape)} and '
                          f'{tuple(weight.shape)}')
+    if not records_grad(x, weight, bias):
+        return _normalized_linear(x, weight, bias, eps)[0]
     return _NormalizedLinear.apply(x, weight, bias, eps)
 
 
@@ -242,6 +251,9 @@ def channel_norm_conv3d(x: torch.Tensor,
             f'channel_norm_conv3d expects x (B, C, T, H, W) and weight '
             f'(C_out, C, kT, kH, kW), got {tuple(x.shape)} and '
             f'{tuple(weight.shape)}')
+    if not records_grad(x, norm_weight, norm_bias, weight, bias):
+        y = _channel_norm(x, norm_weight, norm_bias, eps, weight.dtype)[0]
+        return F.conv3d(y, weight, bias, padding=tuple(padding))
     return _ChannelNormConv3d.apply(x, norm_weight, norm_bias, eps, weight,
                                     bias, tuple(padding))
 

@@ -14,6 +14,22 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from ..utils.autograd import records_grad
+
+
+def _silu_linear(x: torch.Tensor, weight: torch.Tensor,
+                 bias: Optional[torch.Tensor],
+                 accumulate: Optional[torch.Tensor]) -> torch.Tensor:
+    """The forward of :func:`silu_linear` (plain operations)."""
+    a = F.silu(x)
+    if accumulate is None:
+        return (a.mm(weight.t())
+                if bias is None else torch.addmm(bias, a, weight.t()))
+    accumulate.addmm_(a, weight.t())
+    if bias is not None:
+        accumulate.add_(bias)
+    return accumulate
+
 
 class _SiLULinear(torch.autograd.Function):
     """``silu(x) @ weight.T (+ bias) (+ accumulate)``; see :func:`silu_linear`.
@@ -23,16 +39,12 @@ class _SiLULinear(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor,
                 bias: Optional[torch.Tensor],
                 accumulate: Optional[torch.Tensor]) -> torch.Tensor:
-        a = F.silu(x)
         ctx.save_for_backward(x, weight)
-        if accumulate is None:
-            return (a.mm(weight.t())
-                    if bias is None else torch.addmm(bias, a, weight.t()))
-        accumulate.addmm_(a, weight.t())
-        if bias is not None:
-            accumulate.add_(bias)
-        ctx.mark_dirty(accumulate)
-        return accumulate  # the dirtied input itself (torch.compile needs it)
+        out = _silu_linear(x, weight, bias, accumulate)
+        if accumulate is not None:
+            ctx.mark_dirty(accumulate)
+            return accumulate  # the dirtied input itself, for torch.compile
+        return out
 
     @staticmethod
     @once_differentiable
@@ -69,6 +81,8 @@ def silu_linear(x: torch.Tensor,
     if x.dim() != 2 or weight.dim() != 2 or x.shape[1] != weight.shape[1]:
         raise ValueError(f'silu_linear expects x (M, K) and weight (N, K), '
                          f'got {tuple(x.shape)} and {tuple(weight.shape)}')
+    if not records_grad(x, weight, bias, accumulate):
+        return _silu_linear(x, weight, bias, accumulate)
     return _SiLULinear.apply(x, weight, bias, accumulate)
 
 
@@ -122,4 +136,6 @@ def silu_conv3d(x: torch.Tensor,
             f'silu_conv3d expects x (B, C_in, T, H, W) and weight (C_out, '
             f'C_in, kT, kH, kW), got {tuple(x.shape)} and '
             f'{tuple(weight.shape)}')
+    if not records_grad(x, weight, bias):
+        return F.conv3d(F.silu(x), weight, bias, padding=tuple(padding))
     return _SiLUConv3d.apply(x, weight, bias, tuple(padding))
