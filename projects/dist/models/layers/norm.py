@@ -1,4 +1,14 @@
-"""LayerNorm computed in float32 and the QuickGELU activation, as in CLIP."""
+"""LayerNorm computed in float32 (as in CLIP), its fusions with the product
+that follows it, and the QuickGELU activation.
+
+For training, each LayerNorm here keeps less for backward than the plain
+composition: a bf16/fp16 input instead of its float32 copy
+(:func:`layer_norm_fp32`), and only the input, not the normalised tensor,
+where a product follows (:func:`normalized_linear`,
+:func:`channel_norm_conv3d`). Values and gradients are those of the plain
+composition up to float rounding; when autograd records nothing the plain
+operations run.
+"""
 from typing import Optional, Sequence
 
 import torch
