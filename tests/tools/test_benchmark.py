@@ -331,3 +331,23 @@ def test_profile_ops_reports_costliest_operators(tmp_path, capsys):
     ops = {row['op'] for row in results[0]['top_ops']}
     assert ops & {'aten::addmm', 'aten::mm', 'aten::mkldnn_convolution',
                   'aten::addmm_', 'aten::bmm'}
+
+
+def test_saved_activations_shrink_with_checkpointing(tmp_path):
+    """--saved-activations reports what one training step keeps for
+    backward; activation checkpointing keeps less, test modes report null."""
+    cfg = write_config(tmp_path)
+    results = benchmark.main([
+        cfg, '--device', 'cpu', '--threads', '1', '--iters', '1', '--warmup',
+        '1', '--batch-size', '2', '--modes', 'train,train@cp,test',
+        '--variant', 'cp', 'model.backbone.with_cp=True',
+        '--saved-activations'
+    ])
+    by_key = {r['key']: r for r in results}
+    for r in results:
+        assert set(r) == EXPECTED_KEYS | {'saved_activations_mb'}
+        assert len(r['iter_times']) == 1  # the extra step is not timed
+    plain = by_key['train:none']['saved_activations_mb']
+    checkpointed = by_key['train:none@cp']['saved_activations_mb']
+    assert 0 < checkpointed < plain
+    assert by_key['test:none']['saved_activations_mb'] is None

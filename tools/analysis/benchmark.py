@@ -274,6 +274,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'torch.profiler and report its K most expensive operators (by self '
         'time) as "top_ops" in the JSON line and as a table on stderr '
         '(default: 0, off)')
+    parser.add_argument(
+        '--saved-activations',
+        action='store_true',
+        help='train modes: after timing, run one more step and report the '
+        'memory autograd keeps for backward (distinct storages of the saved '
+        'tensors, device-independent) as "saved_activations_mb"')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--cfg-options',
@@ -659,6 +665,10 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
         runner.spec.key: profile_ops(runner, args.profile_ops)
         for runner in runners
     } if args.profile_ops else {}
+    saved = {
+        runner.spec.key: saved_activations_mb(runner)
+        for runner in runners if runner.spec.mode == 'train'
+    } if args.saved_activations else {}
 
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else None
     results = []
@@ -708,6 +718,8 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
             torch=torch.__version__)
         if args.profile_ops:
             result['top_ops'] = top_ops[spec.key]
+        if args.saved_activations:
+            result['saved_activations_mb'] = saved.get(spec.key)
         results.append(result)
     _add_ratios(results, args.baseline)
     return results
@@ -749,6 +761,34 @@ def profile_ops(runner: 'ModeRunner', k: int) -> List[dict]:
             row['self_device_ms'] = e.self_device_time_total / 1e3
         rows.append(row)
     return rows
+
+
+def saved_activations_mb(runner: 'ModeRunner') -> float:
+    """Memory autograd keeps for backward in one untimed training step.
+
+    Every tensor saved for backward during the step's forward is recorded
+    (``torch.autograd.graph.saved_tensors_hooks``); the sizes of their
+    distinct storages are summed. All are alive together when backward
+    starts, so this is the activation memory of the step on any device,
+    without weights, gradients, optimizer state or temporaries. Frozen
+    weights cast by autocast and saved by a product count too.
+
+    Args:
+        runner (ModeRunner): A train mode, already warmed up.
+
+    Returns:
+        float: MiB.
+    """
+    storages = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        storages[(storage.device, storage.data_ptr())] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        runner.run(timed=False)
+    return sum(storages.values()) / 2**20
 
 
 def _paired_median(times: Sequence[float], ref: Sequence[float],
