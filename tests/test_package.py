@@ -185,3 +185,93 @@ def test_wheel_contents_and_wheel_install(tmp_path):
         pythonpath=str(tmp_path / 'site'))
     assert out.strip() == str(tmp_path / 'site' / 'projects' / 'dist' /
                               '__init__.py')
+
+
+# any attribute of a stub class (e.g. ``from_pretrained``) is a no-op
+STUB_CLASS = ('class _Meta(type):\n'
+              '    def __getattr__(cls, name):\n'
+              '        return lambda *args, **kwargs: None\n'
+              'class _Stub(metaclass=_Meta):\n'
+              '    pass\n')
+
+
+def _fake_transformers(root, drop: tuple) -> str:
+    """Write a ``transformers`` 5.0.0 stand-in under ``root``: every name
+    VindLU imports exists (as a stub class) except the ``drop`` ones."""
+    for module, names in compat._VINDLU_TRANSFORMERS_NAMES.items():
+        parts = module.split('.')
+        folder = root.joinpath(*parts)
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(1, len(parts)):  # parent packages
+            init = root.joinpath(*parts[:i], '__init__.py')
+            if not init.exists():
+                init.write_text('')
+        (folder / '__init__.py').write_text(STUB_CLASS + ''.join(
+            f'{n} = type({n!r}, (_Stub, ), {{}})\n' for n in names
+            if n not in drop))
+    info = root / 'transformers-5.0.0.dist-info'
+    info.mkdir()
+    (info / 'METADATA').write_text('Metadata-Version: 2.1\n'
+                                   'Name: transformers\nVersion: 5.0.0\n')
+    return str(root)
+
+
+def test_mmaction_models_import_next_to_incompatible_transformers(tmp_path):
+    # mmaction2 1.2.0 imports VindLU whenever transformers>=4.28 is
+    # installed; with one lacking what VindLU needs (transformers 5 dropped
+    # modeling_utils.apply_chunking_to_forward), importing mmaction.models
+    # fails unless projects.dist disables VindLU first.
+    fake = _fake_transformers(
+        tmp_path, drop=('apply_chunking_to_forward',
+                        'find_pruneable_heads_and_indices',
+                        'prune_linear_layer'))
+    code = ('import warnings\n'
+            'with warnings.catch_warnings(record=True) as caught:\n'
+            '    warnings.simplefilter("always")\n'
+            '    {first}\n'
+            '    import mmaction.models\n'
+            'from mmaction.registry import MODELS\n'
+            'from mmaction.utils import dependency\n'
+            'print(dependency.WITH_MULTIMODAL,\n'
+            '      MODELS.get("VindLUVQA").__name__,\n'
+            '      MODELS.get("Recognizer3D").__name__)\n'
+            'print(*[str(w.message) for w in caught\n'
+            '        if "transformers" in str(w.message)], sep="\\n")\n')
+    pythonpath = os.pathsep.join([fake, REPO_ROOT])
+    out = _python(
+        code.format(first='import projects.dist'),
+        cwd=str(tmp_path),
+        pythonpath=pythonpath)
+    status, message = out.strip().split('\n', 1)
+    assert status == 'False ask_install Recognizer3D'
+    assert 'transformers 5.0.0 lacks' in message
+    assert ('(transformers.modeling_utils: apply_chunking_to_forward, '
+            'find_pruneable_heads_and_indices, prune_linear_layer)') in message
+    # the defect being worked around: without projects.dist the import fails
+    # (the drn stand-in is made here so that only this defect remains)
+    env = dict(os.environ, PYTHONPATH=pythonpath)
+    proc = subprocess.run(
+        [
+            sys.executable, '-c', 'import sys, types\n'
+            'for n in ("mmaction.models.localizers.drn",\n'
+            '          "mmaction.models.localizers.drn.drn"):\n'
+            '    sys.modules[n] = types.ModuleType(n)\n'
+            'sys.modules[n].DRN = None\n'
+            'import mmaction.models\n'
+        ],
+        cwd=str(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True)
+    assert proc.returncode != 0
+    assert 'apply_chunking_to_forward' in proc.stderr
+
+
+def test_multimodal_fix_leaves_other_setups_alone():
+    # Here transformers is absent (MMAction2 already registers placeholders)
+    # or complete; once mmaction.models is imported nothing is changed.
+    import mmaction.models  # noqa: F401
+    from mmaction.utils import dependency
+    before = dependency.WITH_MULTIMODAL
+    assert compat.patch_mmaction_multimodal() is False
+    assert dependency.WITH_MULTIMODAL is before

@@ -8,13 +8,22 @@ fixes"):
   (open-mmlab/mmaction2#2714), so ``import mmaction.models`` fails. When the
   sub-package is missing, an empty stand-in module is registered; DRN (a
   temporal-grounding localizer) stays unavailable, nothing else changes.
+* ``mmaction2==1.2.0`` imports its VindLU models whenever ``transformers``
+  is installed, and they need names that transformers 5 removed (e.g.
+  ``transformers.modeling_utils.apply_chunking_to_forward``), so with such a
+  transformers ``import mmaction.models`` fails. When one of those names is
+  missing, MMAction2 is told that the multimodal extra is unavailable: the
+  VindLU models become its usual "please install" placeholders and a warning
+  says why; nothing else changes.
 * On machines without CUDA, MMEngine's ``launcher='pytorch'`` calls
   ``torch.cuda.set_device``, which raises on CPU-only hosts. There it is made a
   no-op so that ``torchrun`` + gloo works (this is how CI runs DDP).
 """
+import importlib
 import importlib.util
 import sys
 import types
+import warnings
 
 import torch
 
@@ -46,6 +55,80 @@ def patch_mmaction_drn() -> bool:
     return True
 
 
+# What mmaction2 1.2.0's models/multimodal/vindlu imports from transformers.
+_VINDLU_TRANSFORMERS_NAMES = {
+    'transformers': ('BertTokenizer', ),
+    'transformers.activations': ('ACT2FN', ),
+    'transformers.configuration_utils': ('PretrainedConfig', ),
+    'transformers.file_utils':
+    ('ModelOutput', 'add_start_docstrings',
+     'add_start_docstrings_to_model_forward', 'replace_return_docstrings'),
+    'transformers.modeling_outputs':
+    ('BaseModelOutputWithPastAndCrossAttentions',
+     'BaseModelOutputWithPoolingAndCrossAttentions',
+     'CausalLMOutputWithCrossAttentions', 'MaskedLMOutput',
+     'MultipleChoiceModelOutput', 'NextSentencePredictorOutput',
+     'QuestionAnsweringModelOutput', 'SequenceClassifierOutput',
+     'TokenClassifierOutput'),
+    'transformers.modeling_utils':
+    ('PreTrainedModel', 'apply_chunking_to_forward',
+     'find_pruneable_heads_and_indices', 'prune_linear_layer'),
+    'transformers.models.beit': ('BeitConfig', 'BeitModel'),
+    'transformers.models.beit.modeling_beit':
+    ('BeitAttention', 'BeitDropPath', 'BeitEmbeddings', 'BeitLayer',
+     'BeitRelativePositionBias'),
+}
+
+
+def _missing_vindlu_names() -> dict:
+    """What VindLU imports from ``transformers`` and cannot get.
+
+    Returns:
+        dict[str, str]: Module -> the missing names (comma-separated), or the
+        error raised while importing the module.
+    """
+    missing = {}
+    for module, names in _VINDLU_TRANSFORMERS_NAMES.items():
+        try:
+            mod = importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 -- any failure disables it
+            missing[module] = f'{type(exc).__name__}: {exc}'
+            continue
+        lacking = [n for n in names if not hasattr(mod, n)]
+        if lacking:
+            missing[module] = ', '.join(lacking)
+    return missing
+
+
+def patch_mmaction_multimodal() -> bool:
+    """Disable MMAction2's VindLU models if ``transformers`` cannot run them.
+
+    Must run before the first ``import mmaction.models``. Only looks at
+    transformers when MMAction2 would import it (it is installed, >= 4.28).
+
+    Returns:
+        bool: True if the multimodal models were disabled, else False.
+    """
+    if 'mmaction.models' in sys.modules:
+        return False
+    from mmaction.utils import dependency
+    if not dependency.WITH_MULTIMODAL:
+        return False
+    missing = _missing_vindlu_names()
+    if not missing:
+        return False
+    dependency.WITH_MULTIMODAL = False
+    from importlib_metadata import version
+    shown = '; '.join(f'{mod}: {what}' for mod, what in missing.items())
+    warnings.warn(
+        f'transformers {version("transformers")} lacks what mmaction2 '
+        f"1.2.0's VindLU models import ({shown}); they are disabled so "
+        'that mmaction.models imports (DiST does not use them). Install '
+        'transformers<5 to use VindLU.',
+        stacklevel=2)
+    return True
+
+
 def patch_cpu_set_device() -> bool:
     """Make ``torch.cuda.set_device`` a no-op on hosts without CUDA.
 
@@ -68,4 +151,5 @@ def patch_cpu_set_device() -> bool:
 def apply_all() -> None:
     """Apply every fix whose defect is present."""
     patch_mmaction_drn()
+    patch_mmaction_multimodal()
     patch_cpu_set_device()
