@@ -10,12 +10,13 @@ import torch.nn.functional as F
 from mmaction.models.heads.base import BaseHead
 from mmaction.registry import MODELS
 from ..utils.class_names import load_class_names
+from ..utils.precision import autocast_available
 
 
 def _no_autocast(device_type: str):
     """A context that disables autocast on ``device_type`` (a no-op where
     autocast does not exist, e.g. the meta device)."""
-    if torch.amp.is_autocast_available(device_type):
+    if autocast_available(device_type):
         return torch.autocast(device_type, enabled=False)
     return nullcontext()
 
