@@ -1,4 +1,5 @@
 """Tiny DiST builders shared by the model tests."""
+import contextlib
 import copy
 import os
 import os.path as osp
@@ -64,6 +65,29 @@ def tiny_recognizer_cfg(backbone: dict = None, head: dict = None) -> dict:
             mean=[122.7709383, 116.7460125, 104.0937362],
             std=[68.5005327, 66.6321579, 70.323163],
             format_shape='NCTHW'))
+
+
+# Devices the device-dependent model tests run on: always the CPU, plus the
+# GPU on machines that have one (no test is skipped on CPU-only machines).
+DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+
+
+@contextlib.contextmanager
+def exact_fp32():
+    """Disable TF32 in CUDA matrix products and convolutions (parity runs).
+
+    TF32 rounds float32 inputs to a 10-bit mantissa, which is far outside the
+    1e-5 parity tolerance; cuDNN enables it for convolutions by default.
+    """
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    cudnn = torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
+        torch.backends.cudnn.allow_tf32 = cudnn
 
 
 def shared_dir() -> str:

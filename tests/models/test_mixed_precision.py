@@ -4,7 +4,8 @@ The frozen CLIP towers run in bfloat16 (weights cast once) and the side
 network under bfloat16 autocast; logits must stay within 2 % of max|ref| of
 the official fp32 logits and the predicted class must not change. Under
 bf16 and fp16 autocast the side network's gradients stay those of float32 up
-to rounding.
+to rounding. Each test runs on every device of ``DEVICES`` (the CPU, plus
+the GPU where there is one).
 """
 import os.path as osp
 
@@ -15,10 +16,12 @@ from mmaction.registry import MODELS
 from projects.dist.models.utils.official_converter import (
     build_model_config, convert_official_state_dict, extract_official_state,
     infer_official_arch)
-from .conftest import TINY_CLIP, shared_dir, tiny_backbone_cfg
+from .conftest import (DEVICES, TINY_CLIP, exact_fp32, shared_dir,
+                       tiny_backbone_cfg)
 
 
-def test_bf16_logits_match_official_fp32():
+@pytest.mark.parametrize('device', DEVICES)
+def test_bf16_logits_match_official_fp32(device):
     folder = osp.join(shared_dir(), 'parity')
     case = torch.load(osp.join(folder, 'case_tiny_p16.pt'), weights_only=True)
     ckpt = torch.load(
@@ -33,11 +36,12 @@ def test_bf16_logits_match_official_fp32():
     model_cfg['backbone']['spatial_encoder']['dtype'] = 'bf16'
     model = MODELS.build(model_cfg)
     model.load_state_dict(convert_official_state_dict(state)[0])
-    model.eval()
+    model.to(device).eval()
     assert model.backbone.spatial_encoder.visual.conv1.weight.dtype == \
         torch.bfloat16
-    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
-        logits = model.cls_head(model.backbone(case['input_video'])).float()
+    with torch.no_grad(), torch.autocast(device, dtype=torch.bfloat16):
+        video = case['input_video'].to(device)
+        logits = model.cls_head(model.backbone(video)).float().cpu()
     ref = case['outputs']['logits']
     err = (logits - ref).abs().max().item()
     assert err <= 0.02 * ref.abs().max().item(), err
@@ -45,8 +49,9 @@ def test_bf16_logits_match_official_fp32():
     assert err > 0  # really ran in reduced precision
 
 
+@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('dtype', ['bf16', 'fp16'])
-def test_side_network_gradients_under_autocast(dtype):
+def test_side_network_gradients_under_autocast(dtype, device):
     """A training step with the tower in bf16/fp16 and the side network
     under autocast of the same dtype (as ``AmpOptimWrapper`` runs it on a
     GPU) gives the float32 gradients up to rounding, in float32."""
@@ -57,11 +62,14 @@ def test_side_network_gradients_under_autocast(dtype):
     cfg['spatial_encoder']['dtype'] = dtype
     model = MODELS.build(cfg)
     model.load_state_dict(ref_model.state_dict())
-    x = torch.randn(2, 3, 4, 32, 32)
-    w = torch.randn(2, TINY_CLIP['embed_dim'])
-    (ref_model(x) * w).sum().backward()
+    ref_model.to(device)
+    model.to(device)
+    x = torch.randn(2, 3, 4, 32, 32).to(device)
+    w = torch.randn(2, TINY_CLIP['embed_dim']).to(device)
+    with exact_fp32():
+        (ref_model(x) * w).sum().backward()
     amp = dict(bf16=torch.bfloat16, fp16=torch.float16)[dtype]
-    with torch.autocast('cpu', dtype=amp):
+    with torch.autocast(device, dtype=amp):
         out = model(x)
     (out.float() * w).sum().backward()
     got, want = [], []

@@ -6,6 +6,7 @@ plugin's converter and every stored intermediate is compared, so a mismatch
 points at the module that causes it. The last test runs the project's
 acceptance contract script end to end (converter CLI + config + test_step).
 """
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -17,14 +18,15 @@ from mmaction.registry import MODELS
 from projects.dist.models.utils.official_converter import (
     build_model_config, convert_official_state_dict, extract_official_state,
     infer_official_arch)
-from .conftest import REPO_ROOT, shared_dir
+from .conftest import DEVICES, REPO_ROOT, exact_fp32, shared_dir
 
 REL_TOL = 1e-5
 
 
-@pytest.fixture(scope='module')
-def case():
-    """The shared case, the converted model and its captured tensors."""
+@pytest.fixture(scope='module', params=DEVICES)
+def case(request):
+    """The shared case, the converted model and its captured tensors (on
+    each of :data:`DEVICES`; captured tensors are moved back to the CPU)."""
     folder = osp.join(shared_dir(), 'parity')
     case = torch.load(osp.join(folder, 'case_tiny_p16.pt'), weights_only=True)
     ckpt = torch.load(
@@ -39,8 +41,9 @@ def case():
     model = MODELS.build(model_cfg)
     converted, dropped = convert_official_state_dict(state)
     model.load_state_dict(converted, strict=True)
-    model.eval()
-    got = capture(model, case['input_video'])
+    model.to(request.param).eval()
+    with exact_fp32():
+        got = capture(model, case['input_video'].to(request.param))
     return case, got, dropped, model
 
 
@@ -112,12 +115,12 @@ def capture(model, video):
     for h in hooks:
         h.remove()
     return {
-        k: (v[0] if len(v) == 1 and k not in (
+        k: (v[0].cpu() if len(v) == 1 and k not in (
             'temporal_block_out', 'input_linear_out',
             'temporal2integration_out', 'integration_block_in',
             'integration_block_out', 'integration2temporal_out',
             'adapool_video_token', 'adapool_frame_tokens') else
-            torch.stack(v))
+            torch.stack(v).cpu())
         for k, v in rec.items()
     }
 
@@ -164,7 +167,8 @@ def test_integration_to_temporal_matches_except_unused_last(case):
 
 def test_tokenizer_matches_official_tokens(case):
     ref_case, _, _, model = case
-    assert torch.equal(model.cls_head.text_tokens, ref_case['token_ids'])
+    assert torch.equal(model.cls_head.text_tokens.cpu(),
+                       ref_case['token_ids'])
 
 
 def test_acceptance_contract_script():
@@ -175,6 +179,11 @@ def test_acceptance_contract_script():
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        env={**__import__('os').environ, 'PYTHONPATH': REPO_ROOT})
+        env={
+            **os.environ, 'PYTHONPATH':
+            os.pathsep.join(
+                [REPO_ROOT] + os.environ.get('PYTHONPATH', '').split(
+                    os.pathsep)).rstrip(os.pathsep)
+        })
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert 'parity: 1/1 cases within tolerance' in res.stdout
