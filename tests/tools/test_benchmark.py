@@ -33,7 +33,7 @@ EXPECTED_KEYS = {
     'peak_mem_mb', 'mem_metric', 'process_peak_rss_mb', 'loadavg_1min',
     'torch', 'ratio_to_clip_only', 'time_ratio_to_baseline', 'iter_times',
     'ratio_to_clip_only_paired', 'time_ratio_to_baseline_paired',
-    'cpu_malloc'
+    'cpu_malloc', 'tf32'
 }
 
 
@@ -133,6 +133,7 @@ def test_train_test_clip_only_json_lines(tmp_path, capsys):
         assert r['mem_metric'] == 'rss_sampled_process'
         assert r['peak_mem_mb'] > 0
         assert r['cpu_malloc'] == 'tuned'  # the default on glibc
+        assert r['tf32'] is None  # a CUDA-only setting
     by_key = {r['key']: r for r in lines}
     assert by_key['clip-only:none']['ratio_to_clip_only'] == 1.0
     assert by_key['test:none']['ratio_to_clip_only'] == pytest.approx(

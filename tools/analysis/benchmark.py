@@ -37,7 +37,9 @@ it is the largest resident set size sampled (every few ms) while the mode
 ran, which is process-wide (it includes every model built in the process and
 allocator caching); use ``--isolate`` to run each mode in its own process
 for comparable CPU memory figures. ``process_peak_rss_mb`` is the process's
-monotonic ``getrusage`` peak.
+monotonic ``getrusage`` peak. On CUDA, ``tf32`` records whether float32
+matrix products and cuDNN convolutions were allowed to use TF32 (PyTorch's
+defaults: products no, convolutions yes), which decides what "fp32" means.
 """
 import argparse
 import copy
@@ -715,6 +717,9 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
             loadavg_1min=load,
             cpu_malloc=(args.cpu_malloc_applied
                         if device.type == 'cpu' else None),
+            tf32=(dict(matmul=torch.backends.cuda.matmul.allow_tf32,
+                       cudnn=torch.backends.cudnn.allow_tf32)
+                  if device.type == 'cuda' else None),
             torch=torch.__version__)
         if args.profile_ops:
             result['top_ops'] = top_ops[spec.key]
