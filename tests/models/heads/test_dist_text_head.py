@@ -47,6 +47,27 @@ def test_text_features_cached_and_rebuilt_after_loading():
     torch.testing.assert_close(second, other(x))
 
 
+def test_text_features_shared_by_fp32_and_autocast_forwards():
+    # the features never depend on autocast: alternating fp32 and bf16
+    # forwards (train and val) must not recompute them every time
+    head = build()
+    x = torch.randn(2, TINY_CLIP['embed_dim'])
+    calls = []
+    head.text_encoder.register_forward_hook(lambda *a: calls.append(1))
+    fp32 = head(x)
+    for _ in range(2):
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            low = head(x.bfloat16())
+        head(x)
+    assert len(calls) == 1
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low, fp32, atol=0.5, rtol=0.02)
+    # replacing the tower's tensors (here: a dtype round trip) recomputes
+    head.text_encoder.double().float()
+    head(x)
+    assert len(calls) == 2
+
+
 def test_swapping_class_names_changes_predictions():
     head = build()
     x = torch.randn(2, TINY_CLIP['embed_dim'])

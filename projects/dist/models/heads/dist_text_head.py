@@ -159,10 +159,15 @@ class DiSTTextHead(BaseHead):
         self._text_cache = None
 
     def _text_state_key(self, ref: torch.Tensor) -> tuple:
-        # ``_version`` counts in-place updates (load_state_dict, copy_, ...),
-        # so any change to the text tower's weights invalidates the cache.
-        return (ref.device, ref.dtype, self.text_tokens.data_ptr(),
-                tuple(p._version for p in self.text_encoder.parameters()))
+        # ``_version`` counts in-place updates (load_state_dict, copy_, ...)
+        # and ``data_ptr`` changes when a tensor is replaced (``.to()``), so
+        # any change to the text tower's weights invalidates the cache. The
+        # input's dtype is not part of it: the features are computed without
+        # autocast and kept in float32, so fp32 and autocast forwards (train
+        # and val, or benchmark modes side by side) share them.
+        return (ref.device, self.text_tokens.data_ptr(),
+                tuple((p.data_ptr(), p._version)
+                      for p in self.text_encoder.parameters()))
 
     def text_features(self, ref: torch.Tensor) -> torch.Tensor:
         """Return the L2-normalised text features of the class names.
