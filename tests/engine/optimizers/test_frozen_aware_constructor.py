@@ -1,4 +1,9 @@
-"""DiSTOptimWrapperConstructor leaves frozen towers out, quietly."""
+"""DiSTOptimWrapperConstructor leaves frozen towers out, quietly, and
+merges parameter groups with equal options."""
+import copy
+
+import pytest
+import torch
 import torch.nn as nn
 
 from mmaction.registry import OPTIM_WRAPPER_CONSTRUCTORS
@@ -49,3 +54,62 @@ def test_without_paramwise_cfg_frozen_parameters_are_left_out():
     wrapper = build()(net)
     held = [p for g in wrapper.optimizer.param_groups for p in g['params']]
     assert len(held) == 4 and all(p.requires_grad for p in held)
+
+
+def _options(wrapper):
+    """Each trainable tensor's options, as the optimizer will apply them."""
+    return {
+        id(p): {k: v
+                for k, v in g.items() if k != 'params'}
+        for g in wrapper.optimizer.param_groups for p in g['params']
+    }
+
+
+def test_groups_with_equal_options_are_merged():
+    net = _Net()
+    cfg = dict(
+        norm_decay_mult=0.0,
+        bias_decay_mult=0.0,
+        custom_keys={'head.weight': dict(lr_mult=0.5)})
+    merged = build(cfg)(net)
+    per_tensor = build(dict(cfg, merge_groups=False))(net)
+    # MMEngine makes one group per tensor; merged: one per set of options
+    assert len(per_tensor.optimizer.param_groups) == 4
+    groups = merged.optimizer.param_groups
+    assert len(groups) == 2
+    assert [len(g['params']) for g in groups] == [1, 3]
+    assert groups[0]['params'][0] is net.head.weight
+    assert groups[0]['lr'] == 0.5e-3 and groups[0]['weight_decay'] == 0.1
+    assert groups[1]['lr'] == 1e-3 and groups[1]['weight_decay'] == 0.0
+    # every tensor keeps exactly the options MMEngine gave it
+    assert _options(merged) == _options(per_tensor)
+
+
+def test_merged_groups_train_and_resume_like_per_tensor_groups():
+    torch.manual_seed(0)
+    nets, wrappers = [], []
+    for merge in (True, False):
+        net = _Net()
+        if nets:
+            net.load_state_dict(nets[0].state_dict())
+        nets.append(net)
+        wrappers.append(
+            build(dict(bias_decay_mult=0.0, merge_groups=merge))(net))
+    x = torch.randn(3, 4)
+    for _ in range(3):
+        for net, wrapper in zip(nets, wrappers):
+            wrapper.update_params(net.norm(net.head(net.frozen(x))).sum())
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        assert torch.equal(a, b)
+    # the merged optimizer state round-trips (resume)
+    state = copy.deepcopy(wrappers[0].state_dict())
+    fresh = build(dict(bias_decay_mult=0.0))(nets[0])
+    fresh.load_state_dict(state)
+    assert len(fresh.optimizer.param_groups) == 2
+    assert fresh.optimizer.state_dict()['state'].keys() == \
+        wrappers[0].optimizer.state_dict()['state'].keys()
+
+
+def test_merge_groups_must_be_a_bool():
+    with pytest.raises(TypeError, match='merge_groups must be True or False'):
+        build(dict(merge_groups='yes'))
