@@ -113,3 +113,43 @@ def test_merged_groups_train_and_resume_like_per_tensor_groups():
 def test_merge_groups_must_be_a_bool():
     with pytest.raises(TypeError, match='merge_groups must be True or False'):
         build(dict(merge_groups='yes'))
+
+
+def _train(net, wrapper, steps=2):
+    x = torch.arange(12.).view(3, 4) / 10
+    for _ in range(steps):
+        wrapper.update_params(net.norm(net.head(net.frozen(x))).sum())
+
+
+def test_per_tensor_state_resumes_into_merged_groups():
+    # a checkpoint written with one group per tensor (older DiST versions or
+    # merge_groups=False) resumes into the merged optimizer
+    torch.manual_seed(0)
+    cfg = dict(bias_decay_mult=0.0, custom_keys={'norm': dict(lr_mult=2.)})
+    old_net = _Net()
+    old = build(dict(cfg, merge_groups=False))(old_net)
+    _train(old_net, old)
+    saved_net, saved_state = (copy.deepcopy(old_net.state_dict()),
+                              copy.deepcopy(old.state_dict()))
+    _train(old_net, old)  # the uninterrupted run
+    new_net = _Net()
+    new_net.load_state_dict(saved_net)
+    new = build(cfg)(new_net)
+    assert len(new.optimizer.param_groups) == 3
+    new.load_state_dict(saved_state)
+    assert len(new.optimizer.param_groups) == 3
+    _train(new_net, new)  # the resumed run
+    for a, b in zip(old_net.parameters(), new_net.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_mismatched_optimizer_state_names_the_fix():
+    net = _Net()
+    merged = build(dict(bias_decay_mult=0.0))(net)
+    per_tensor = build(dict(bias_decay_mult=0.0, merge_groups=False))(net)
+    with pytest.raises(ValueError, match='remove merge_groups=False'):
+        per_tensor.load_state_dict(merged.state_dict())
+    other = nn.Linear(4, 2)
+    state = build(dict(bias_decay_mult=0.0))(other).state_dict()
+    with pytest.raises(ValueError, match='another model'):
+        merged.load_state_dict(state)

@@ -2,6 +2,7 @@
 groups the trainable tensors by their options."""
 from typing import Any, List, Optional, Union
 
+import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
@@ -33,10 +34,13 @@ class DiSTOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     Args:
         optim_wrapper_cfg (dict): Optimizer wrapper config.
         paramwise_cfg (dict, optional): Param-wise options of MMEngine, plus
-            ``merge_groups`` (bool, default True): set it to False to keep
-            one group per tensor, e.g. to resume from a checkpoint written
-            before the groups were merged (its optimizer state has one group
-            per tensor). Defaults to None.
+            ``merge_groups`` (bool, default True): False keeps MMEngine's
+            one group per tensor. Defaults to None.
+
+    Optimizer states saved with one group per tensor (before the groups were
+    merged, or with ``merge_groups=False``) are merged the same way when they
+    are loaded, so such checkpoints resume; see
+    :func:`fit_saved_param_groups`.
     """
 
     def __init__(self,
@@ -63,6 +67,8 @@ class DiSTOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 f'frozen parameters ({len(frozen)} tensors, requires_grad='
                 'False) are not optimised', logger='current')
         groups = wrapper.optimizer.param_groups
+        wrapper.optimizer.register_load_state_dict_pre_hook(
+            fit_saved_param_groups)
         print_log(
             f'{type(self).__name__}: '
             f'{sum(len(g["params"]) for g in groups)} trainable tensors in '
@@ -116,3 +122,48 @@ def merge_param_groups(groups: List[dict]) -> List[dict]:
             merged[key] = dict(options, params=[])
         merged[key]['params'].extend(group['params'])
     return list(merged.values())
+
+
+def fit_saved_param_groups(optimizer: torch.optim.Optimizer,
+                           state_dict: dict) -> Optional[dict]:
+    """``load_state_dict`` pre-hook: merge a saved per-tensor group layout.
+
+    A state saved with one parameter group per tensor is merged by
+    :func:`merge_param_groups` exactly as the optimizer's own groups were,
+    which keeps the tensors' order, so every saved tensor state (moments,
+    step) lands on its tensor.
+
+    Args:
+        optimizer (torch.optim.Optimizer): The optimizer being loaded.
+        state_dict (dict): The state to load (a shallow copy).
+
+    Returns:
+        dict, optional: The state with merged groups, or None when the group
+        sizes already agree.
+
+    Raises:
+        ValueError: If the saved groups cannot be fitted to the optimizer's.
+    """
+    saved, current = state_dict['param_groups'], optimizer.param_groups
+    sizes = [len(g['params']) for g in current]
+    if [len(g['params']) for g in saved] == sizes:
+        return None
+    n_saved = sum(len(g['params']) for g in saved)
+    n_current = sum(len(g['params']) for g in current)
+    if n_saved == n_current and len(saved) > len(current):
+        merged = merge_param_groups(saved)
+        if [len(g['params']) for g in merged] == sizes:
+            print_log(
+                f'optimizer state: its {len(saved)} parameter groups merged '
+                f'into {len(merged)} groups with equal options, as '
+                'DiSTOptimWrapperConstructor groups them',
+                logger='current')
+            return dict(state_dict, param_groups=merged)
+    hint = ('it was saved with merged groups: remove merge_groups=False from '
+            'optim_wrapper.paramwise_cfg'
+            if n_saved == n_current and len(saved) < len(current) else
+            'was it saved for another model or another paramwise_cfg?')
+    raise ValueError(
+        f'cannot load the optimizer state: it has {len(saved)} parameter '
+        f'groups holding {n_saved} tensors, this optimizer has '
+        f'{len(current)} groups holding {n_current} tensors; {hint}')
