@@ -40,10 +40,9 @@ test_cfg = dict(type='TestLoop')
 # DiSTOptimWrapperConstructor skips the frozen towers (one log line instead
 # of MMEngine's warning per frozen tensor) and merges the per-tensor groups
 # of MMEngine's param-wise path that have equal options (431 -> 3 for
-# ViT-B/16; add merge_groups=False to paramwise_cfg to resume a checkpoint
-# written with per-tensor groups). No weight decay on 1-D tensors (biases,
-# LayerNorm) and on the DiST tokens/embeddings/queries, which are >1-D,
-# matched by name below.
+# ViT-B/16; checkpoints saved with per-tensor groups are merged the same
+# way on --resume). No weight decay on 1-D tensors (biases, LayerNorm) and on
+# the DiST tokens/embeddings/queries, which are >1-D, matched by name below.
 optim_wrapper = dict(
     type='OptimWrapper',
     constructor='DiSTOptimWrapperConstructor',
