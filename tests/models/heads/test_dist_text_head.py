@@ -28,11 +28,16 @@ def test_logits_are_scaled_cosine_similarities():
     torch.testing.assert_close(logits, ref)
 
 
-def test_text_features_cached_and_rebuilt_after_loading():
+def build_counting_text_calls():
+    """A head, an input and the list its text tower's forwards append to."""
     head = build()
-    x = torch.randn(2, TINY_CLIP['embed_dim'])
     calls = []
     head.text_encoder.register_forward_hook(lambda *a: calls.append(1))
+    return head, torch.randn(2, TINY_CLIP['embed_dim']), calls
+
+
+def test_text_features_cached_and_rebuilt_after_loading():
+    head, x, calls = build_counting_text_calls()
     first = head(x)
     head(x)
     assert len(calls) == 1  # computed once, then cached
@@ -50,10 +55,7 @@ def test_text_features_cached_and_rebuilt_after_loading():
 def test_text_features_shared_by_fp32_and_autocast_forwards():
     # the features never depend on autocast: alternating fp32 and bf16
     # forwards (train and val) must not recompute them every time
-    head = build()
-    x = torch.randn(2, TINY_CLIP['embed_dim'])
-    calls = []
-    head.text_encoder.register_forward_hook(lambda *a: calls.append(1))
+    head, x, calls = build_counting_text_calls()
     fp32 = head(x)
     for _ in range(2):
         with torch.autocast('cpu', dtype=torch.bfloat16):
