@@ -33,7 +33,7 @@ EXPECTED_KEYS = {
     'peak_mem_mb', 'mem_metric', 'process_peak_rss_mb', 'loadavg_1min',
     'torch', 'ratio_to_clip_only', 'time_ratio_to_baseline', 'iter_times',
     'ratio_to_clip_only_paired', 'time_ratio_to_baseline_paired',
-    'cpu_malloc', 'tf32'
+    'cpu_malloc', 'tf32', 'cudnn_benchmark'
 }
 
 
@@ -133,7 +133,8 @@ def test_train_test_clip_only_json_lines(tmp_path, capsys):
         assert r['mem_metric'] == 'rss_sampled_process'
         assert r['peak_mem_mb'] > 0
         assert r['cpu_malloc'] == 'tuned'  # the default on glibc
-        assert r['tf32'] is None  # a CUDA-only setting
+        assert r['tf32'] is None  # CUDA-only settings
+        assert r['cudnn_benchmark'] is None
     by_key = {r['key']: r for r in lines}
     assert by_key['clip-only:none']['ratio_to_clip_only'] == 1.0
     assert by_key['test:none']['ratio_to_clip_only'] == pytest.approx(
@@ -352,3 +353,24 @@ def test_saved_activations_shrink_with_checkpointing(tmp_path):
     checkpointed = by_key['train:none@cp']['saved_activations_mb']
     assert 0 < checkpointed < plain
     assert by_key['test:none']['saved_activations_mb'] is None
+
+
+@pytest.mark.parametrize('choice,env_cfg,expected', [
+    ('config', None, False),
+    ('config', 'env_cfg = dict(cudnn_benchmark=True)', True),
+    ('config', 'env_cfg = dict(cudnn_benchmark=False)', False),
+    ('on', 'env_cfg = dict(cudnn_benchmark=False)', True),
+    ('off', 'env_cfg = dict(cudnn_benchmark=True)', False),
+])
+def test_cudnn_benchmark_follows_the_config_unless_overridden(
+        tmp_path, choice, env_cfg, expected):
+    config = write_config(tmp_path, env_cfg or '')
+    args = benchmark.parse_args([config, '--cudnn-benchmark', choice])
+    assert benchmark.resolve_cudnn_benchmark(args) is expected
+
+
+def test_cudnn_benchmark_honours_cfg_options(tmp_path):
+    config = write_config(tmp_path)
+    args = benchmark.parse_args(
+        [config, '--cfg-options', 'env_cfg.cudnn_benchmark=True'])
+    assert benchmark.resolve_cudnn_benchmark(args) is True

@@ -33,11 +33,11 @@ def dry_run(tmp_path, **env):
 
 def test_every_step_command_parses(tmp_path):
     commands = dry_run(tmp_path, PYTHON='python3')
-    assert len(commands) == 6
-    tests, bench, isolated, profile, tiny_train, compiled = commands
+    assert len(commands) == 7
+    tests, bench, isolated, profile, cudnn, tiny_train, compiled = commands
     assert tests[:3] == ['python3', '-m', 'pytest']
     assert all(osp.isfile(osp.join(REPO_ROOT, t)) for t in tests[-2:])
-    for cmd in (bench, isolated, profile, compiled):
+    for cmd in (bench, isolated, profile, cudnn, compiled):
         assert cmd[1] == 'tools/analysis/benchmark.py'
         args = benchmark.parse_args(cmd[2:])
         assert osp.isfile(osp.join(REPO_ROOT, args.config))
@@ -48,6 +48,8 @@ def test_every_step_command_parses(tmp_path):
     assert benchmark.parse_args(isolated[2:]).isolate
     assert benchmark.parse_args(profile[2:]).profile_ops == 25
     assert benchmark.parse_args(compiled[2:]).compile
+    assert benchmark.parse_args(cudnn[2:]).cudnn_benchmark == 'on'
+    assert benchmark.parse_args(bench[2:]).cudnn_benchmark == 'config'
     assert benchmark.parse_args(bench[2:]).saved_activations
     assert tiny_train[1] == 'tools/train.py'
     args = train.parse_args(tiny_train[2:])

@@ -39,7 +39,9 @@ allocator caching); use ``--isolate`` to run each mode in its own process
 for comparable CPU memory figures. ``process_peak_rss_mb`` is the process's
 monotonic ``getrusage`` peak. On CUDA, ``tf32`` records whether float32
 matrix products and cuDNN convolutions were allowed to use TF32 (PyTorch's
-defaults: products no, convolutions yes), which decides what "fp32" means.
+defaults: products no, convolutions yes), which decides what "fp32" means,
+and ``cudnn_benchmark`` whether cuDNN autotuned its algorithms (from the
+config's ``env_cfg`` as in training, or ``--cudnn-benchmark on|off``).
 """
 import argparse
 import copy
@@ -267,6 +269,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'activations are reused instead of being paged in again every '
         'iteration (see projects/dist/utils/cpu_allocator.py); "default" '
         'keeps glibc\'s adaptive behaviour (default: tuned)')
+    parser.add_argument(
+        '--cudnn-benchmark',
+        choices=['config', 'on', 'off'],
+        default='config',
+        help='CUDA runs: let cuDNN autotune its convolution algorithms; '
+        '"config" follows env_cfg.cudnn_benchmark as the Runner does '
+        '(default: config)')
     parser.add_argument(
         '--profile-ops',
         type=int,
@@ -596,16 +605,42 @@ def run_benchmark(args: argparse.Namespace) -> List[dict]:
         else:
             print('benchmark: could not tune malloc (not glibc?); timings '
                   'use the C library defaults', file=sys.stderr)
-    # thread count and RNG are process-global: restore them afterwards
+    # thread count, cuDNN autotuning and RNG are process-global: restore
+    # them afterwards
     threads = torch.get_num_threads()
+    cudnn_benchmark = torch.backends.cudnn.benchmark
     try:
         with torch.random.fork_rng(devices=[]):
             if args.threads is not None:
                 torch.set_num_threads(args.threads)
+            if device.type == 'cuda':
+                torch.backends.cudnn.benchmark = resolve_cudnn_benchmark(args)
             torch.manual_seed(args.seed)
             return _run_modes(args, specs, variants, device)
     finally:
         torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark = cudnn_benchmark
+
+
+def resolve_cudnn_benchmark(args: argparse.Namespace) -> bool:
+    """Whether cuDNN autotunes its algorithms (``cudnn.benchmark``).
+
+    ``--cudnn-benchmark config`` takes the config's
+    ``env_cfg.cudnn_benchmark``, as MMEngine's Runner does (False when the
+    config has none); ``on`` and ``off`` override it.
+
+    Args:
+        args (argparse.Namespace): Parsed command line.
+
+    Returns:
+        bool: The setting to run with.
+    """
+    if args.cudnn_benchmark != 'config':
+        return args.cudnn_benchmark == 'on'
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    return bool(cfg.get('env_cfg', {}).get('cudnn_benchmark', False))
 
 
 def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
@@ -720,6 +755,8 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
             tf32=(dict(matmul=torch.backends.cuda.matmul.allow_tf32,
                        cudnn=torch.backends.cudnn.allow_tf32)
                   if device.type == 'cuda' else None),
+            cudnn_benchmark=(torch.backends.cudnn.benchmark
+                             if device.type == 'cuda' else None),
             torch=torch.__version__)
         if args.profile_ops:
             result['top_ops'] = top_ops[spec.key]

@@ -10,6 +10,8 @@
 #                                                              -> isolated.jsonl
 #   profile     the costliest operators (device time) of one training step,
 #               fp32 and bf16 (--profile-ops 25)               -> profile.jsonl
+#   cudnn       train and test modes with cuDNN autotuning on (bench follows
+#               the config, where it is off)                   -> cudnn.jsonl
 #   tiny_train  tools/train.py on the tiny synthetic config, bf16 AMP, 2 epochs
 #   compile     inference modes with --compile                 -> compile.jsonl
 #
@@ -22,7 +24,7 @@
 #   BUDGET_S  seconds for the whole run; each step gets min(its own cap, what
 #             is left) and is skipped with less than 15 s left (default: 900)
 #   STEPS     which steps, in order (default: "tests bench isolated profile
-#             tiny_train compile")
+#             cudnn tiny_train compile")
 #   DRY_RUN   1 = print each step's command instead of running it
 # The last lines printed summarise every benchmark JSON line. GPU figures in
 # README.md come from the bench step; see docs/benchmark.md.
@@ -34,7 +36,7 @@ PYTHON="${PYTHON:-python}"
 CONFIG="${CONFIG:-configs/dist_vitb_k400.py}"
 BATCH="${BATCH:-32}"
 BUDGET_S="${BUDGET_S:-900}"
-STEPS="${STEPS:-tests bench isolated profile tiny_train compile}"
+STEPS="${STEPS:-tests bench isolated profile cudnn tiny_train compile}"
 DRY_RUN="${DRY_RUN:-0}"
 
 cd "$ROOT" || exit 1
@@ -100,6 +102,12 @@ for step in $STEPS; do
         run profile 120 profile.jsonl "${BENCH[@]}" --iters 3 --warmup 3 \
             --modes train:none,train:bf16@lowp --profile-ops 25 "${LOWP[@]}"
         ;;
+    cudnn)
+        run cudnn 150 cudnn.jsonl "${BENCH[@]}" --iters 10 --warmup 5 \
+            --cudnn-benchmark on --baseline train:none \
+            --modes train:none,train:bf16@lowp,test:none,test:bf16@lowp \
+            "${LOWP[@]}"
+        ;;
     tiny_train)
         run tiny_train 120 tiny_train.txt "$PYTHON" tools/train.py \
             configs/dist_tiny_synthetic.py --amp \
@@ -114,7 +122,7 @@ for step in $STEPS; do
         ;;
     *)
         echo "gpu_checks: unknown step '$step' (known: tests bench isolated" \
-            "profile tiny_train compile)" >&2
+            "profile cudnn tiny_train compile)" >&2
         exit 2
         ;;
     esac
@@ -128,7 +136,7 @@ import os
 import sys
 
 out = sys.argv[1]
-for name in ('bench', 'isolated', 'profile', 'compile'):
+for name in ('bench', 'isolated', 'profile', 'cudnn', 'compile'):
     path = os.path.join(out, name + '.jsonl')
     if not os.path.exists(path) or not os.path.getsize(path):
         continue
