@@ -8,6 +8,9 @@ import pytest
 import torch
 
 from mmaction.registry import MODELS
+from projects.dist.models.utils.official_converter import (
+    build_model_config, convert_official_state_dict, extract_official_state,
+    infer_official_arch)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -99,6 +102,36 @@ def shared_dir() -> str:
             f'shared parity material not found at {path}; set '
             'DIST_SHARED_DIR to the folder holding parity/')
     return path
+
+
+def build_parity_model(spatial_dtype: str = None) -> tuple:
+    """The shared parity case and its official checkpoint, converted.
+
+    Args:
+        spatial_dtype (str, optional): ``dtype`` of the frozen CLIP tower
+            (e.g. ``'bf16'``); None keeps the default float32.
+
+    Returns:
+        tuple: The case (dict), the model with the converted weights loaded
+        (strict) and the official tensors the converter dropped.
+    """
+    folder = osp.join(shared_dir(), 'parity')
+    case = torch.load(osp.join(folder, 'case_tiny_p16.pt'), weights_only=True)
+    ckpt = torch.load(
+        osp.join(folder, case['state_dict_file']), weights_only=True)
+    cfg = case['config']
+    state = extract_official_state(ckpt)
+    arch = infer_official_arch(
+        state, text_heads=case['clip_arch']['transformer_heads'])
+    model_cfg = build_model_config(
+        arch, cfg['DATA.NUM_INPUT_FRAMES'], cfg['DATA.SPARSE_SAMPLE_ALPHA'],
+        cfg['VIDEO.BACKBONE.DIST.SELECTED_LAYERS'], case['class_names'])
+    if spatial_dtype is not None:
+        model_cfg['backbone']['spatial_encoder']['dtype'] = spatial_dtype
+    model = MODELS.build(model_cfg)
+    converted, dropped = convert_official_state_dict(state)
+    model.load_state_dict(converted, strict=True)
+    return case, model, dropped
 
 
 @pytest.fixture

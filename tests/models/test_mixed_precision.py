@@ -7,35 +7,17 @@ bf16 and fp16 autocast the side network's gradients stay those of float32 up
 to rounding. Each test runs on every device of ``DEVICES`` (the CPU, plus
 the GPU where there is one).
 """
-import os.path as osp
-
 import pytest
 import torch
 
 from mmaction.registry import MODELS
-from projects.dist.models.utils.official_converter import (
-    build_model_config, convert_official_state_dict, extract_official_state,
-    infer_official_arch)
-from .conftest import (DEVICES, TINY_CLIP, exact_fp32, shared_dir,
+from .conftest import (DEVICES, TINY_CLIP, build_parity_model, exact_fp32,
                        tiny_backbone_cfg)
 
 
 @pytest.mark.parametrize('device', DEVICES)
 def test_bf16_logits_match_official_fp32(device):
-    folder = osp.join(shared_dir(), 'parity')
-    case = torch.load(osp.join(folder, 'case_tiny_p16.pt'), weights_only=True)
-    ckpt = torch.load(
-        osp.join(folder, case['state_dict_file']), weights_only=True)
-    cfg = case['config']
-    state = extract_official_state(ckpt)
-    arch = infer_official_arch(
-        state, text_heads=case['clip_arch']['transformer_heads'])
-    model_cfg = build_model_config(
-        arch, cfg['DATA.NUM_INPUT_FRAMES'], cfg['DATA.SPARSE_SAMPLE_ALPHA'],
-        cfg['VIDEO.BACKBONE.DIST.SELECTED_LAYERS'], case['class_names'])
-    model_cfg['backbone']['spatial_encoder']['dtype'] = 'bf16'
-    model = MODELS.build(model_cfg)
-    model.load_state_dict(convert_official_state_dict(state)[0])
+    case, model, _ = build_parity_model(spatial_dtype='bf16')
     model.to(device).eval()
     assert model.backbone.spatial_encoder.visual.conv1.weight.dtype == \
         torch.bfloat16

@@ -14,11 +14,8 @@ import sys
 import pytest
 import torch
 
-from mmaction.registry import MODELS
-from projects.dist.models.utils.official_converter import (
-    build_model_config, convert_official_state_dict, extract_official_state,
-    infer_official_arch)
-from .conftest import DEVICES, REPO_ROOT, exact_fp32, shared_dir
+from .conftest import (DEVICES, REPO_ROOT, build_parity_model, exact_fp32,
+                       shared_dir)
 
 REL_TOL = 1e-5
 
@@ -27,20 +24,7 @@ REL_TOL = 1e-5
 def case(request):
     """The shared case, the converted model and its captured tensors (on
     each of :data:`DEVICES`; captured tensors are moved back to the CPU)."""
-    folder = osp.join(shared_dir(), 'parity')
-    case = torch.load(osp.join(folder, 'case_tiny_p16.pt'), weights_only=True)
-    ckpt = torch.load(
-        osp.join(folder, case['state_dict_file']), weights_only=True)
-    cfg = case['config']
-    state = extract_official_state(ckpt)
-    arch = infer_official_arch(
-        state, text_heads=case['clip_arch']['transformer_heads'])
-    model_cfg = build_model_config(
-        arch, cfg['DATA.NUM_INPUT_FRAMES'], cfg['DATA.SPARSE_SAMPLE_ALPHA'],
-        cfg['VIDEO.BACKBONE.DIST.SELECTED_LAYERS'], case['class_names'])
-    model = MODELS.build(model_cfg)
-    converted, dropped = convert_official_state_dict(state)
-    model.load_state_dict(converted, strict=True)
+    case, model, dropped = build_parity_model()
     model.to(request.param).eval()
     with exact_fp32():
         got = capture(model, case['input_video'].to(request.param))
