@@ -364,13 +364,14 @@ def test_saved_activations_shrink_with_checkpointing(tmp_path):
 ])
 def test_cudnn_benchmark_follows_the_config_unless_overridden(
         tmp_path, choice, env_cfg, expected):
-    config = write_config(tmp_path, env_cfg or '')
-    args = benchmark.parse_args([config, '--cudnn-benchmark', choice])
-    assert benchmark.resolve_cudnn_benchmark(args) is expected
+    cfg = Config.fromfile(write_config(tmp_path, env_cfg or ''))
+    assert benchmark.resolve_cudnn_benchmark(cfg, choice) is expected
 
 
 def test_cudnn_benchmark_honours_cfg_options(tmp_path):
-    config = write_config(tmp_path)
-    args = benchmark.parse_args(
-        [config, '--cfg-options', 'env_cfg.cudnn_benchmark=True'])
-    assert benchmark.resolve_cudnn_benchmark(args) is True
+    args = benchmark.parse_args([
+        write_config(tmp_path), '--cfg-options', 'env_cfg.cudnn_benchmark=True'
+    ])
+    cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)  # as the benchmark loads it
+    assert benchmark.resolve_cudnn_benchmark(cfg, args.cudnn_benchmark) is True

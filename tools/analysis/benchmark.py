@@ -613,8 +613,6 @@ def run_benchmark(args: argparse.Namespace) -> List[dict]:
         with torch.random.fork_rng(devices=[]):
             if args.threads is not None:
                 torch.set_num_threads(args.threads)
-            if device.type == 'cuda':
-                torch.backends.cudnn.benchmark = resolve_cudnn_benchmark(args)
             torch.manual_seed(args.seed)
             return _run_modes(args, specs, variants, device)
     finally:
@@ -622,7 +620,7 @@ def run_benchmark(args: argparse.Namespace) -> List[dict]:
         torch.backends.cudnn.benchmark = cudnn_benchmark
 
 
-def resolve_cudnn_benchmark(args: argparse.Namespace) -> bool:
+def resolve_cudnn_benchmark(cfg: Config, choice: str) -> bool:
     """Whether cuDNN autotunes its algorithms (``cudnn.benchmark``).
 
     ``--cudnn-benchmark config`` takes the config's
@@ -630,16 +628,14 @@ def resolve_cudnn_benchmark(args: argparse.Namespace) -> bool:
     config has none); ``on`` and ``off`` override it.
 
     Args:
-        args (argparse.Namespace): Parsed command line.
+        cfg (Config): The config (``--cfg-options`` merged).
+        choice (str): ``'config'``, ``'on'`` or ``'off'``.
 
     Returns:
         bool: The setting to run with.
     """
-    if args.cudnn_benchmark != 'config':
-        return args.cudnn_benchmark == 'on'
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    if choice != 'config':
+        return choice == 'on'
     return bool(cfg.get('env_cfg', {}).get('cudnn_benchmark', False))
 
 
@@ -650,6 +646,9 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
     base_cfg = Config.fromfile(args.config)
     if args.cfg_options:
         base_cfg.merge_from_dict(args.cfg_options)
+    if device.type == 'cuda':  # restored by run_benchmark
+        torch.backends.cudnn.benchmark = resolve_cudnn_benchmark(
+            base_cfg, args.cudnn_benchmark)
     init_default_scope(base_cfg.get('default_scope', 'mmaction'))
 
     models, cfgs, backbones, towers = {}, {}, {}, {}
