@@ -7,6 +7,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
 
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
@@ -109,5 +110,11 @@ def test_tiny_training_step(name):
         dict(inputs=inputs, data_samples=samples), training=True)
     losses = model(**data, mode='loss')
     assert torch.isfinite(losses['loss_cls'])
-    losses['loss_cls'].backward()
+    # the recipe's optimizer (fused AdamW) takes the step
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    assert all(g['fused'] for g in wrapper.optimizer.param_groups)
+    before = model.backbone.temporal_stem.weight.detach().clone()
+    wrapper.backward(losses['loss_cls'])
     assert model.backbone.temporal_stem.weight.grad is not None
+    wrapper.step()
+    assert not torch.equal(model.backbone.temporal_stem.weight, before)

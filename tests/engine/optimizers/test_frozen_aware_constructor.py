@@ -19,12 +19,14 @@ class _Net(nn.Module):
         self.norm = nn.LayerNorm(2)
 
 
-def build(paramwise_cfg=None):
+def build(paramwise_cfg=None, **optimizer_options):
     return OPTIM_WRAPPER_CONSTRUCTORS.build(
         dict(
             type='DiSTOptimWrapperConstructor',
             optim_wrapper_cfg=dict(
-                optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.1)),
+                optimizer=dict(
+                    type='AdamW', lr=1e-3, weight_decay=0.1,
+                    **optimizer_options)),
             paramwise_cfg=paramwise_cfg))
 
 
@@ -153,3 +155,35 @@ def test_mismatched_optimizer_state_names_the_fix():
     state = build(dict(bias_decay_mult=0.0))(other).state_dict()
     with pytest.raises(ValueError, match='another model'):
         merged.load_state_dict(state)
+
+
+@pytest.mark.parametrize('saved_fused', [None, True])
+def test_resume_keeps_the_configured_update_implementation(saved_fused):
+    # torch.optim restores a checkpoint's implementation options: a state
+    # saved by a non-fused AdamW would switch a fused one (the recipes') back
+    # to the per-tensor update, whose step under a GradScaler (AMP) fails
+    cfg = dict(bias_decay_mult=0.0)
+    torch.manual_seed(0)
+    net = _Net()
+    old = build(cfg, fused=saved_fused)(net)
+    _train(net, old)
+    saved_net, saved_state = (copy.deepcopy(net.state_dict()),
+                              copy.deepcopy(old.state_dict()))
+    _train(net, old)  # the uninterrupted run
+    for resumed_fused in (True, None):
+        new_net = _Net()
+        new_net.load_state_dict(saved_net)
+        new = build(cfg, fused=resumed_fused)(new_net)
+        new.load_state_dict(copy.deepcopy(saved_state))
+        assert [g['fused'] for g in new.optimizer.param_groups] == \
+            [resumed_fused] * 2
+        scaler = torch.amp.GradScaler('cpu', init_scale=8.0)
+        x = torch.arange(12.).view(3, 4) / 10
+        for _ in range(2):
+            new.zero_grad()
+            loss = new_net.norm(new_net.head(new_net.frozen(x))).sum()
+            scaler.scale(loss).backward()
+            scaler.step(new.optimizer)
+            scaler.update()
+        for a, b in zip(net.parameters(), new_net.parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)

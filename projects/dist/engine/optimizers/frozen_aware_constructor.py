@@ -39,8 +39,9 @@ class DiSTOptimWrapperConstructor(DefaultOptimWrapperConstructor):
 
     Optimizer states saved with one group per tensor (before the groups were
     merged, or with ``merge_groups=False``) are merged the same way when they
-    are loaded, so such checkpoints resume; see
-    :func:`fit_saved_param_groups`.
+    are loaded, so such checkpoints resume; a resumed optimizer also keeps
+    the update implementation of its config (``fused``, ``foreach``) rather
+    than the checkpoint's. See :func:`fit_saved_param_groups`.
     """
 
     def __init__(self,
@@ -124,32 +125,78 @@ def merge_param_groups(groups: List[dict]) -> List[dict]:
     return list(merged.values())
 
 
+# options that choose how the update is computed, not what it computes: a
+# resumed run keeps the ones of its own config (see fit_saved_param_groups)
+IMPLEMENTATION_OPTIONS = ('foreach', 'fused', 'capturable', 'differentiable')
+
+
 def fit_saved_param_groups(optimizer: torch.optim.Optimizer,
                            state_dict: dict) -> Optional[dict]:
-    """``load_state_dict`` pre-hook: merge a saved per-tensor group layout.
+    """``load_state_dict`` pre-hook: fit a saved group layout to the
+    optimizer's.
 
-    A state saved with one parameter group per tensor is merged by
-    :func:`merge_param_groups` exactly as the optimizer's own groups were,
-    which keeps the tensors' order, so every saved tensor state (moments,
-    step) lands on its tensor.
+    - A state saved with one parameter group per tensor is merged by
+      :func:`merge_param_groups` exactly as the optimizer's own groups were,
+      which keeps the tensors' order, so every saved tensor state (moments,
+      step) lands on its tensor.
+    - The implementation options (:data:`IMPLEMENTATION_OPTIONS`, e.g.
+      ``fused``) are taken from the optimizer as configured, not from the
+      checkpoint. ``torch.optim`` would otherwise restore the saved ones, so
+      a checkpoint of a non-fused run would switch a fused optimizer back to
+      the per-tensor update, whose first step under a ``GradScaler`` (AMP)
+      then fails (the scaler hands its scale only to fused optimizers).
 
     Args:
         optimizer (torch.optim.Optimizer): The optimizer being loaded.
         state_dict (dict): The state to load (a shallow copy).
 
     Returns:
-        dict, optional: The state with merged groups, or None when the group
-        sizes already agree.
+        dict, optional: The fitted state, or None when nothing changes.
 
     Raises:
         ValueError: If the saved groups cannot be fitted to the optimizer's.
     """
     saved, current = state_dict['param_groups'], optimizer.param_groups
     sizes = [len(g['params']) for g in current]
-    if [len(g['params']) for g in saved] == sizes:
+    groups = saved
+    if [len(g['params']) for g in saved] != sizes:
+        groups = _merge_saved_groups(saved, current)
+    fitted = [
+        dict(g, **{k: c[k]
+                   for k in IMPLEMENTATION_OPTIONS if k in c})
+        for g, c in zip(groups, current)
+    ]
+    changed = sorted({
+        f'{k}={g.get(k)!r} -> {f[k]!r}'
+        for g, f in zip(groups, fitted) for k in IMPLEMENTATION_OPTIONS
+        if k in f and g.get(k) != f[k]
+    })
+    if changed:
+        print_log(
+            'optimizer state: implementation options follow the config, not '
+            f'the checkpoint ({", ".join(changed)})',
+            logger='current')
+    if fitted == saved:
         return None
+    return dict(state_dict, param_groups=fitted)
+
+
+def _merge_saved_groups(saved: List[dict], current: List[dict]) -> List[dict]:
+    """Merge saved per-tensor groups into the optimizer's group sizes.
+
+    Args:
+        saved (list[dict]): The checkpoint's parameter groups.
+        current (list[dict]): The optimizer's parameter groups.
+
+    Returns:
+        list[dict]: The saved groups, merged.
+
+    Raises:
+        ValueError: If they cannot be merged into the optimizer's sizes.
+    """
+    sizes = [len(g['params']) for g in current]
     n_saved = sum(len(g['params']) for g in saved)
-    n_current = sum(len(g['params']) for g in current)
+    n_current = sum(sizes)
     if n_saved == n_current and len(saved) > len(current):
         merged = merge_param_groups(saved)
         if [len(g['params']) for g in merged] == sizes:
@@ -158,7 +205,7 @@ def fit_saved_param_groups(optimizer: torch.optim.Optimizer,
                 f'into {len(merged)} groups with equal options, as '
                 'DiSTOptimWrapperConstructor groups them',
                 logger='current')
-            return dict(state_dict, param_groups=merged)
+            return merged
     hint = ('it was saved with merged groups: remove merge_groups=False from '
             'optim_wrapper.paramwise_cfg'
             if n_saved == n_current and len(saved) < len(current) else
