@@ -33,7 +33,7 @@ EXPECTED_KEYS = {
     'peak_mem_mb', 'mem_metric', 'process_peak_rss_mb', 'loadavg_1min',
     'torch', 'ratio_to_clip_only', 'time_ratio_to_baseline', 'iter_times',
     'ratio_to_clip_only_paired', 'time_ratio_to_baseline_paired',
-    'cpu_malloc', 'tf32', 'cudnn_benchmark'
+    'cpu_malloc', 'tf32', 'cudnn_benchmark', 'cudnn_version', 'optimizer'
 }
 
 
@@ -134,7 +134,10 @@ def test_train_test_clip_only_json_lines(tmp_path, capsys):
         assert r['peak_mem_mb'] > 0
         assert r['cpu_malloc'] == 'tuned'  # the default on glibc
         assert r['tf32'] is None  # CUDA-only settings
-        assert r['cudnn_benchmark'] is None
+        assert r['cudnn_benchmark'] is r['cudnn_version'] is None
+        assert (r['optimizer'] == 'OptimWrapper/AdamW(fused=None, '
+                'foreach=None)') if r['mode'] == 'train' else (
+                    r['optimizer'] is None)
     by_key = {r['key']: r for r in lines}
     assert by_key['clip-only:none']['ratio_to_clip_only'] == 1.0
     assert by_key['test:none']['ratio_to_clip_only'] == pytest.approx(

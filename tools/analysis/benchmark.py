@@ -756,6 +756,9 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
                   if device.type == 'cuda' else None),
             cudnn_benchmark=(torch.backends.cudnn.benchmark
                              if device.type == 'cuda' else None),
+            cudnn_version=(torch.backends.cudnn.version()
+                           if device.type == 'cuda' else None),
+            optimizer=describe_optimizer(runner.optim_wrapper),
             torch=torch.__version__)
         if args.profile_ops:
             result['top_ops'] = top_ops[spec.key]
@@ -764,6 +767,27 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
         results.append(result)
     _add_ratios(results, args.baseline)
     return results
+
+
+def describe_optimizer(optim_wrapper) -> Optional[str]:
+    """Name a train mode's optimizer and its update implementation.
+
+    Args:
+        optim_wrapper: MMEngine optimizer wrapper, or None (not a train
+            mode).
+
+    Returns:
+        str, optional: e.g. ``'AmpOptimWrapper/AdamW(fused=True)'``; options
+        of the first parameter group.
+    """
+    if optim_wrapper is None:
+        return None
+    optimizer = optim_wrapper.optimizer
+    group = optimizer.param_groups[0]
+    impl = ', '.join(f'{k}={group[k]}' for k in ('fused', 'foreach')
+                     if k in group)
+    return (f'{type(optim_wrapper).__name__}/'
+            f'{type(optimizer).__name__}({impl})')
 
 
 def profile_ops(runner: 'ModeRunner', k: int) -> List[dict]:
