@@ -33,21 +33,27 @@ def dry_run(tmp_path, **env):
 
 def test_every_step_command_parses(tmp_path):
     commands = dry_run(tmp_path, PYTHON='python3')
-    assert len(commands) == 7
-    tests, bench, isolated, profile, cudnn, tiny_train, compiled = commands
+    assert len(commands) == 9
+    (tests, bench, isolated, profile, cudnn, tiny_train, compiled, host,
+     compiled_train) = commands
     assert tests[:3] == ['python3', '-m', 'pytest']
     assert all(osp.isfile(osp.join(REPO_ROOT, t)) for t in tests[-2:])
-    for cmd in (bench, isolated, profile, cudnn, compiled):
+    for cmd in (bench, isolated, profile, cudnn, compiled, host,
+                compiled_train):
         assert cmd[1] == 'tools/analysis/benchmark.py'
         args = benchmark.parse_args(cmd[2:])
         assert osp.isfile(osp.join(REPO_ROOT, args.config))
-        assert args.device == 'cuda' and args.batch_size == 32
+        assert args.device == 'cuda'
+        assert args.batch_size == (1 if cmd is host else 32)
         variants = benchmark.parse_variants(args.variant)
         assert benchmark.parse_modes(args.modes, args.mode, args.amp,
                                      list(variants))
     assert benchmark.parse_args(isolated[2:]).isolate
     assert benchmark.parse_args(profile[2:]).profile_ops == 25
     assert benchmark.parse_args(compiled[2:]).compile
+    compiled_train = benchmark.parse_args(compiled_train[2:])
+    assert compiled_train.compile and 'train:bf16@lowp' in compiled_train.modes
+    assert benchmark.parse_args(host[2:]).config.endswith('tiny_width.py')
     assert benchmark.parse_args(cudnn[2:]).cudnn_benchmark == 'on'
     assert benchmark.parse_args(bench[2:]).cudnn_benchmark == 'config'
     assert benchmark.parse_args(bench[2:]).saved_activations

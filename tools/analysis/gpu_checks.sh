@@ -14,6 +14,10 @@
 #               the config, where it is off)                   -> cudnn.jsonl
 #   tiny_train  tools/train.py on the tiny synthetic config, bf16 AMP, 2 epochs
 #   compile     inference modes with --compile                 -> compile.jsonl
+#   host        train and test steps of configs/dist_vitb_k400_tiny_width.py
+#               (tiny tensors: the per-step host and launch cost, to set
+#               against the bench step's side-network time)   -> host.jsonl
+#   compile_train  the two train modes with --compile    -> compile_train.jsonl
 #
 # Usage: bash tools/analysis/gpu_checks.sh [OUT_DIR]
 #   OUT_DIR defaults to work_dirs/gpu_checks.
@@ -24,7 +28,7 @@
 #   BUDGET_S  seconds for the whole run; each step gets min(its own cap, what
 #             is left) and is skipped with less than 15 s left (default: 900)
 #   STEPS     which steps, in order (default: "tests bench isolated profile
-#             cudnn tiny_train compile")
+#             cudnn tiny_train compile host compile_train")
 #   DRY_RUN   1 = print each step's command instead of running it
 # The last lines printed summarise every benchmark JSON line. GPU figures in
 # README.md come from the bench step; see docs/benchmark.md.
@@ -36,7 +40,7 @@ PYTHON="${PYTHON:-python}"
 CONFIG="${CONFIG:-configs/dist_vitb_k400.py}"
 BATCH="${BATCH:-32}"
 BUDGET_S="${BUDGET_S:-900}"
-STEPS="${STEPS:-tests bench isolated profile cudnn tiny_train compile}"
+STEPS="${STEPS:-tests bench isolated profile cudnn tiny_train compile host compile_train}"
 DRY_RUN="${DRY_RUN:-0}"
 
 cd "$ROOT" || exit 1
@@ -78,7 +82,7 @@ if [ "$DRY_RUN" != 1 ]; then
     {
         nvidia-smi --query-gpu=name,memory.total,driver_version \
             --format=csv,noheader 2>&1
-        "$PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpu", torch.cuda.is_available() and torch.cuda.get_device_name())'
+        "$PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "gpu", torch.cuda.is_available() and torch.cuda.get_device_name())'
     } | tee "$OUT/env.txt"
 fi
 
@@ -120,9 +124,20 @@ for step in $STEPS; do
             --modes test:none,test:bf16@lowp,clip-only:none,clip-only:bf16@lowp \
             "${LOWP[@]}"
         ;;
+    host)
+        run host 90 host.jsonl "$PYTHON" tools/analysis/benchmark.py \
+            configs/dist_vitb_k400_tiny_width.py --device cuda \
+            --batch-size 1 --shape 3 16 32 32 --iters 30 --warmup 5 \
+            --modes train:none,train:bf16,test:none,test:bf16,clip-only:none
+        ;;
+    compile_train)
+        run compile_train 300 compile_train.jsonl "${BENCH[@]}" --iters 10 \
+            --warmup 3 --compile --baseline train:none \
+            --modes train:none,train:bf16@lowp "${LOWP[@]}"
+        ;;
     *)
         echo "gpu_checks: unknown step '$step' (known: tests bench isolated" \
-            "profile cudnn tiny_train compile)" >&2
+            "profile cudnn tiny_train compile host compile_train)" >&2
         exit 2
         ;;
     esac
@@ -136,7 +151,8 @@ import os
 import sys
 
 out = sys.argv[1]
-for name in ('bench', 'isolated', 'profile', 'cudnn', 'compile'):
+for name in ('bench', 'isolated', 'profile', 'cudnn', 'compile', 'host',
+             'compile_train'):
     path = os.path.join(out, name + '.jsonl')
     if not os.path.exists(path) or not os.path.getsize(path):
         continue
