@@ -187,3 +187,32 @@ def test_resume_keeps_the_configured_update_implementation(saved_fused):
             scaler.update()
         for a, b in zip(net.parameters(), new_net.parameters()):
             torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_per_tensor_option_lines_are_debug_and_groups_are_summed_up():
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    logger = MMLogger.get_instance(
+        'test_option_lines', logger_name='test_option_lines',
+        log_level='INFO')
+    records = []
+    catch = logging.Handler(level=logging.DEBUG)
+    catch.emit = records.append
+    logger.addHandler(catch)
+    try:
+        build(dict(bias_decay_mult=0.0))(_Net())
+    finally:
+        logger.removeHandler(catch)
+    options = [r for r in records
+               if r.getMessage().startswith('paramwise_options -- ')]
+    # MMEngine's line per option it set: the two biases' weight decay
+    assert len(options) == 2
+    assert {r.levelno for r in options} == {logging.DEBUG}
+    info = [r.getMessage() for r in records if r.levelno == logging.INFO]
+    assert info[-1] == (
+        'DiSTOptimWrapperConstructor: 4 trainable tensors in 2 parameter '
+        'groups: 2 with lr=0.001 weight_decay=0.1; 2 with lr=0.001 '
+        'weight_decay=0')
+    assert not logger.filters  # only while the parameters were added

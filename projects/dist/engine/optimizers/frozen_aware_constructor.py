@@ -1,10 +1,12 @@
 """An optimizer constructor that leaves frozen sub-modules out quietly and
 groups the trainable tensors by their options."""
-from typing import Any, List, Optional, Union
+import logging
+from contextlib import contextmanager
+from typing import Any, Iterator, List, Optional, Union
 
 import torch
 import torch.nn as nn
-from mmengine.logging import print_log
+from mmengine.logging import MMLogger, print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 
 from mmaction.registry import OPTIM_WRAPPER_CONSTRUCTORS
@@ -30,6 +32,11 @@ class DiSTOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     ``weight_decay``, ...) are equal are therefore merged (3 groups for the
     recipe configs); every tensor keeps exactly the options MMEngine gave it,
     so training is unchanged.
+
+    MMEngine logs every tensor's options (``paramwise_options -- NAME:KEY=
+    VALUE``, about 400 lines for DiST); they are logged at DEBUG level here
+    (``log_level='DEBUG'`` shows them) and one INFO line sums up the
+    groups.
 
     Args:
         optim_wrapper_cfg (dict): Optimizer wrapper config.
@@ -70,11 +77,13 @@ class DiSTOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         groups = wrapper.optimizer.param_groups
         wrapper.optimizer.register_load_state_dict_pre_hook(
             fit_saved_param_groups)
+        summary = ('' if not self.merge_groups else ': ' + '; '.join(
+            f'{len(g["params"])} with {_options_text(g)}' for g in groups))
         print_log(
             f'{type(self).__name__}: '
             f'{sum(len(g["params"]) for g in groups)} trainable tensors in '
             f'{len(groups)} parameter groups'
-            f'{"" if self.merge_groups else " (merge_groups=False)"}',
+            f'{" (merge_groups=False)" if not self.merge_groups else summary}',
             logger='current')
         return wrapper
 
@@ -86,9 +95,44 @@ class DiSTOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         """Add ``module``'s parameters unless it has no trainable one."""
         if not any(p.requires_grad for p in module.parameters()):
             return
-        super().add_params(params, module, prefix, is_dcn_module)
-        if prefix == '' and self.merge_groups:  # the root call: all added
+        if prefix:  # MMEngine's recursion into a sub-module
+            super().add_params(params, module, prefix, is_dcn_module)
+            return
+        with _per_tensor_option_lines_at_debug():
+            super().add_params(params, module, prefix, is_dcn_module)
+        if self.merge_groups:
             params[:] = merge_param_groups(params)
+
+
+# how MMEngine's constructor starts its line per tensor and option
+_OPTION_LINE = 'paramwise_options -- '
+
+
+@contextmanager
+def _per_tensor_option_lines_at_debug() -> Iterator[None]:
+    """Turn MMEngine's per-tensor option lines into DEBUG records while the
+    parameters are added; the current logger's handlers then decide."""
+
+    def demote(record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith(_OPTION_LINE):
+            record.levelno, record.levelname = logging.DEBUG, 'DEBUG'
+        return True
+
+    logger = MMLogger.get_current_instance()
+    logger.addFilter(demote)
+    try:
+        yield
+    finally:
+        logger.removeFilter(demote)
+
+
+def _options_text(group: dict) -> str:
+    """``key=value`` of a parameter group's options that MMEngine's
+    param-wise options set (learning rate, weight decay, multipliers)."""
+    keys = [k for k in ('lr', 'weight_decay') if k in group]
+    keys += sorted(k for k in group if k.endswith('_mult'))
+    return ' '.join(f'{k}={group[k]:g}' if isinstance(group[k], float) else
+                    f'{k}={group[k]}' for k in keys)
 
 
 def _hashable(value: Any) -> Any:
