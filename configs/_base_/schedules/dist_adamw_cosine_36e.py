@@ -42,8 +42,9 @@ test_cfg = dict(type='TestLoop')
 # of MMEngine's param-wise path that have equal options (431 -> 3 for
 # ViT-B/16; checkpoints saved with per-tensor groups are merged the same
 # way on --resume) and sums the groups up in one log line (MMEngine's line
-# per tensor option is logged at DEBUG level). No weight decay on 1-D tensors (biases, LayerNorm) and on
-# the DiST tokens/embeddings/queries, which are >1-D, matched by name below.
+# per tensor option is logged at DEBUG level). No weight decay on 1-D
+# tensors (biases, LayerNorm) and on the DiST tokens/embeddings/queries,
+# which are >1-D, matched by name below.
 # fused=True: torch's fused AdamW kernel updates all tensors of a group at
 # once, and under AMP the GradScaler hands it the scale instead of reading the
 # inf check back to the host every step. Same update up to float rounding.

@@ -1,5 +1,8 @@
 """Training-engine extensions; importing registers them in MMAction2."""
-from .hooks import *  # noqa: F401,F403
-from .optimizers import *  # noqa: F401,F403
+from .hooks import DiSTCurvePlotHook, DiSTSafeCheckpointHook
+from .optimizers import DiSTOptimWrapperConstructor
 
-__all__ = ['DiSTCurvePlotHook', 'DiSTOptimWrapperConstructor']
+__all__ = [
+    'DiSTCurvePlotHook', 'DiSTSafeCheckpointHook',
+    'DiSTOptimWrapperConstructor'
+]

@@ -1,10 +1,12 @@
 """DiSTOptimWrapperConstructor leaves frozen towers out, quietly, and
 merges parameter groups with equal options."""
 import copy
+import logging
 
 import pytest
 import torch
 import torch.nn as nn
+from mmengine.logging import MMLogger
 
 from mmaction.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
@@ -190,10 +192,6 @@ def test_resume_keeps_the_configured_update_implementation(saved_fused):
 
 
 def test_per_tensor_option_lines_are_debug_and_groups_are_summed_up():
-    import logging
-
-    from mmengine.logging import MMLogger
-
     logger = MMLogger.get_instance(
         'test_option_lines', logger_name='test_option_lines',
         log_level='INFO')

@@ -77,13 +77,15 @@ class DiSTOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         groups = wrapper.optimizer.param_groups
         wrapper.optimizer.register_load_state_dict_pre_hook(
             fit_saved_param_groups)
-        summary = ('' if not self.merge_groups else ': ' + '; '.join(
-            f'{len(g["params"])} with {_options_text(g)}' for g in groups))
+        if self.merge_groups:  # a few groups: say what each one holds
+            detail = ': ' + '; '.join(
+                f'{len(g["params"])} with {_options_text(g)}' for g in groups)
+        else:
+            detail = ' (merge_groups=False)'
         print_log(
             f'{type(self).__name__}: '
             f'{sum(len(g["params"]) for g in groups)} trainable tensors in '
-            f'{len(groups)} parameter groups'
-            f'{" (merge_groups=False)" if not self.merge_groups else summary}',
+            f'{len(groups)} parameter groups{detail}',
             logger='current')
         return wrapper
 
