@@ -9,7 +9,7 @@ What makes a resumed run exact (see docs/reliability.md):
 
 * the sampler: ``DefaultSampler`` shuffles with ``seed + epoch``;
 * LR warm-up + cosine (iteration-based) and AdamW state are in the
-  checkpoint;
+  checkpoint (fused AdamW with merged parameter groups, as in the recipes);
 * random data augmentation: MMEngine does NOT save RNG states. With
   ``num_workers >= 1`` and ``persistent_workers=False`` every epoch's
   workers are re-seeded from the config seed, so epoch e draws the same
@@ -97,8 +97,12 @@ def make_runner(work_dir: str,
                     data_prefix=dict(video=osp.dirname(ann)),
                     pipeline=pipeline)),
             train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=MAX_EPOCHS),
+            # the recipes' optimizer: fused AdamW, merged parameter groups
             optim_wrapper=dict(
-                optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+                constructor='DiSTOptimWrapperConstructor',
+                optimizer=dict(
+                    type='AdamW', lr=1e-3, weight_decay=0.05, fused=True),
+                paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
                 clip_grad=dict(max_norm=1.0)),
             param_scheduler=[
                 dict(
