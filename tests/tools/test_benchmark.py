@@ -323,7 +323,7 @@ def test_profile_ops_reports_costliest_operators(tmp_path, capsys):
     ])
     err = capsys.readouterr().err
     for r in results:
-        assert set(r) == EXPECTED_KEYS | {'top_ops'}
+        assert set(r) == EXPECTED_KEYS | {'top_ops', 'profile_totals'}
         assert len(r['iter_times']) == 1  # the profiled run is not timed
         top = r['top_ops']
         assert len(top) == 4
@@ -331,6 +331,12 @@ def test_profile_ops_reports_costliest_operators(tmp_path, capsys):
         assert [row['self_ms'] for row in top] == sorted(
             (row['self_ms'] for row in top), reverse=True)
         assert all(row['calls'] >= 1 for row in top)
+        totals = r['profile_totals']
+        assert totals['device_ms'] is None  # CUDA only
+        assert totals['op_calls'] > sum(row['calls'] for row in top)
+        # every operator's own time lies within the iteration
+        assert sum(row['self_ms'] for row in top) <= totals['self_cpu_ms']
+        assert 0 < totals['self_cpu_ms'] <= totals['wall_ms']
         assert f"== profile of {r['key']}: 4 costliest operators ==" in err
     # the backbone's products are among the costliest on a test step
     ops = {row['op'] for row in results[0]['top_ops']}

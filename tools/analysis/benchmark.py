@@ -697,7 +697,7 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
             runner.run(timed=True)
         if sampler is not None:
             sampler.mark(None)
-    top_ops = {
+    profiles = {
         runner.spec.key: profile_ops(runner, args.profile_ops)
         for runner in runners
     } if args.profile_ops else {}
@@ -761,7 +761,7 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
             optimizer=describe_optimizer(runner.optim_wrapper),
             torch=torch.__version__)
         if args.profile_ops:
-            result['top_ops'] = top_ops[spec.key]
+            result['top_ops'], result['profile_totals'] = profiles[spec.key]
         if args.saved_activations:
             result['saved_activations_mb'] = saved.get(spec.key)
         results.append(result)
@@ -790,7 +790,7 @@ def describe_optimizer(optim_wrapper) -> Optional[str]:
             f'{type(optimizer).__name__}({impl})')
 
 
-def profile_ops(runner: 'ModeRunner', k: int) -> List[dict]:
+def profile_ops(runner: 'ModeRunner', k: int) -> tuple:
     """Profile one untimed iteration of a mode; its ``k`` costliest ops.
 
     Prints the profiler's table (sorted by self time) to stderr.
@@ -800,18 +800,34 @@ def profile_ops(runner: 'ModeRunner', k: int) -> List[dict]:
         k (int): How many operators to report.
 
     Returns:
-        list[dict]: ``op``, ``calls``, ``self_ms`` (self CPU time) and, on
-        CUDA, ``self_device_ms`` of the ``k`` operators with the largest self
-        time (device time on CUDA), costliest first.
+        tuple[list[dict], dict]: The ``k`` operators with the largest self
+        time (device time on CUDA), costliest first: ``op``, ``calls``,
+        ``self_ms`` (self CPU time) and, on CUDA, ``self_device_ms``. And
+        the iteration's totals: ``wall_ms`` (profiled, so slower than
+        timed iterations), ``op_calls`` and ``self_cpu_ms`` of all
+        operators, and on CUDA ``device_ms``, the summed duration of the
+        device's own events (kernels, copies); a ``device_ms`` well below
+        ``wall_ms`` means the device waited for the host.
     """
+    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
     cuda = runner.device.type == 'cuda'
     activities = [ProfilerActivity.CPU]
     if cuda:
         activities.append(ProfilerActivity.CUDA)
     with profile(activities=activities) as prof:
-        runner.run(timed=False)
+        t0 = time.perf_counter()
+        runner.run(timed=False)  # ends with a device synchronisation
+        wall = time.perf_counter() - t0
     events = prof.key_averages()
+    cpu_ops = [e for e in events if e.device_type == DeviceType.CPU]
+    totals = dict(
+        wall_ms=wall * 1e3,
+        op_calls=sum(e.count for e in cpu_ops),
+        self_cpu_ms=sum(e.self_cpu_time_total for e in cpu_ops) / 1e3,
+        device_ms=(sum(e.self_device_time_total for e in events
+                       if e.device_type == DeviceType.CUDA) /
+                   1e3 if cuda else None))
     sort_by = 'self_device_time_total' if cuda else 'self_cpu_time_total'
     print(f'== profile of {runner.spec.key}: {k} costliest operators ==',
           file=sys.stderr)
@@ -825,7 +841,7 @@ def profile_ops(runner: 'ModeRunner', k: int) -> List[dict]:
         if cuda:
             row['self_device_ms'] = e.self_device_time_total / 1e3
         rows.append(row)
-    return rows
+    return rows, totals
 
 
 def saved_activations_mb(runner: 'ModeRunner') -> float:
