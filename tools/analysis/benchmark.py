@@ -821,13 +821,18 @@ def profile_ops(runner: 'ModeRunner', k: int) -> tuple:
         wall = time.perf_counter() - t0
     events = prof.key_averages()
     cpu_ops = [e for e in events if e.device_type == DeviceType.CPU]
+    # device time as torch's own table sums it: the device's events, not
+    # the GPU-side spans of user annotations (they cover counted kernels)
+    device_events = [
+        e for e in events if e.device_type == DeviceType.CUDA
+        and not getattr(e, 'is_user_annotation', False)
+    ]
     totals = dict(
         wall_ms=wall * 1e3,
         op_calls=sum(e.count for e in cpu_ops),
         self_cpu_ms=sum(e.self_cpu_time_total for e in cpu_ops) / 1e3,
-        device_ms=(sum(e.self_device_time_total for e in events
-                       if e.device_type == DeviceType.CUDA) /
-                   1e3 if cuda else None))
+        device_ms=(sum(e.self_device_time_total
+                       for e in device_events) / 1e3 if cuda else None))
     sort_by = 'self_device_time_total' if cuda else 'self_cpu_time_total'
     print(f'== profile of {runner.spec.key}: {k} costliest operators ==',
           file=sys.stderr)
