@@ -777,8 +777,8 @@ def describe_optimizer(optim_wrapper) -> Optional[str]:
             mode).
 
     Returns:
-        str, optional: e.g. ``'AmpOptimWrapper/AdamW(fused=True)'``; options
-        of the first parameter group.
+        str, optional: e.g. ``'AmpOptimWrapper/AdamW(fused=True,
+        foreach=None)'``; options of the first parameter group.
     """
     if optim_wrapper is None:
         return None

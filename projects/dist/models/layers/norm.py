@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from ..utils.autograd import records_grad
+from ..utils.autograd import conv3d_backward, records_grad
 
 
 class _Float32LayerNorm(torch.autograd.Function):
@@ -53,9 +53,8 @@ class _Float32LayerNorm(torch.autograd.Function):
             grad.float(), x.float(), ctx.normalized_shape, mean, rstd,
             _float(weight), _float(bias), mask)
         w_dtype, b_dtype = ctx.param_dtypes
-        return (None if gx is None else gx.to(x.dtype), None,
-                None if gw is None else gw.to(w_dtype),
-                None if gb is None else gb.to(b_dtype), None)
+        return (_to(gx, x.dtype), None, _to(gw, w_dtype), _to(gb, b_dtype),
+                None)
 
 
 def layer_norm_fp32(x: torch.Tensor,
@@ -88,8 +87,14 @@ def layer_norm_fp32(x: torch.Tensor,
                         _float(bias), eps).to(x.dtype)
 
 
+def _to(t: Optional[torch.Tensor],
+        dtype: Optional[torch.dtype]) -> Optional[torch.Tensor]:
+    """``t.to(dtype)``, passing None through."""
+    return None if t is None else t.to(dtype)
+
+
 def _float(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-    return None if t is None else t.float()
+    return _to(t, torch.float32)
 
 
 class _NormalizedLinear(torch.autograd.Function):
@@ -196,10 +201,9 @@ class _ChannelNormConv3d(torch.autograd.Function):
         y = _channel_norm(x, norm_weight, norm_bias, ctx.eps,
                           weight.dtype)[0]
         need_y = need_x or need_nw or need_nb
-        grad_y, grad_w, grad_b = torch.ops.aten.convolution_backward(
-            grad, y, weight, ctx.bias_sizes, [1, 1, 1], ctx.padding,
-            [1, 1, 1], False, [0, 0, 0], 1,
-            [need_y, need_w, need_b and ctx.bias_sizes is not None])
+        grad_y, grad_w, grad_b = conv3d_backward(grad, y, weight,
+                                                 ctx.bias_sizes, ctx.padding,
+                                                 need_y, need_w, need_b)
         grad_x = grad_nw = grad_nb = None
         if need_y:
             grad_x, grad_nw, grad_nb = (
@@ -210,10 +214,8 @@ class _ChannelNormConv3d(torch.autograd.Function):
                     [need_x, need_nw, need_nb]))
             if grad_x is not None:
                 grad_x = grad_x.permute(0, 4, 1, 2, 3).to(x.dtype)
-            if grad_nw is not None:
-                grad_nw = grad_nw.to(norm_weight.dtype)
-            if grad_nb is not None:
-                grad_nb = grad_nb.to(norm_bias.dtype)
+            grad_nw = _to(grad_nw, norm_weight.dtype)
+            grad_nb = _to(grad_nb, norm_bias.dtype)
         return grad_x, grad_nw, grad_nb, None, grad_w, grad_b, None
 
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from ..utils.autograd import records_grad
+from ..utils.autograd import conv3d_backward, records_grad
 
 
 def _silu_linear(x: torch.Tensor, weight: torch.Tensor,
@@ -106,10 +106,9 @@ class _SiLUConv3d(torch.autograd.Function):
         need_x, need_w, need_b, _ = ctx.needs_input_grad
         # the activation, recomputed (only its shape is read without need_w)
         a = F.silu(x) if need_w else x
-        grad_a, grad_w, grad_b = torch.ops.aten.convolution_backward(
-            grad, a, weight, ctx.bias_sizes, [1, 1, 1], ctx.padding,
-            [1, 1, 1], False, [0, 0, 0], 1,
-            [need_x, need_w, need_b and ctx.bias_sizes is not None])
+        grad_a, grad_w, grad_b = conv3d_backward(grad, a, weight,
+                                                 ctx.bias_sizes, ctx.padding,
+                                                 need_x, need_w, need_b)
         grad_x = (torch.ops.aten.silu_backward(grad_a, x)
                   if need_x else None)
         return grad_x, grad_w, grad_b, None
