@@ -5,6 +5,7 @@ import torch
 
 from mmaction.registry import MODELS
 from ..conftest import TINY_CLIP, tiny_backbone_cfg, tiny_recognizer_cfg
+from tests.numerics import assert_close_model
 
 
 def build(**overrides):
@@ -150,16 +151,12 @@ def test_speed_switches_do_not_change_results():
         model.load_state_dict(ref.state_dict())
         model.train()
         out = model(x)
-        torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-5)
+        assert_close_model(out, out_ref)
         out.square().sum().backward()
         for (name, p), p_ref in zip(model.named_parameters(),
                                     ref.parameters()):
             if p.requires_grad:
-                # reduction order differs: compare against the tensor scale
-                scale = p_ref.grad.abs().max().item()
-                torch.testing.assert_close(
-                    p.grad, p_ref.grad, rtol=0, atol=1e-5 * scale,
-                    msg=lambda m, n=name: f'{n}: {m}')
+                assert_close_model(p.grad, p_ref.grad, msg=name)
 
 
 @pytest.mark.parametrize('overrides, match', [
@@ -238,7 +235,7 @@ def test_input_projection_hooks_run_and_results_agree():
     for h in handles:
         h.remove()
     assert len(seen) == len(model.input_projs)
-    torch.testing.assert_close(hooked, fused, rtol=1e-5, atol=1e-6)
+    assert_close_model(hooked, fused)
 
 
 def test_inference_traces_as_one_graph():

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from projects.dist.models.layers import AdaPoolingAggregator
+from tests.numerics import assert_close_rounding
 
 
 def test_shapes_and_shortcut():
@@ -61,7 +62,8 @@ def test_tokens_normalised_once_for_all_layers(fold):
         results.append([out, tokens.grad] +
                        [p.grad for p in agg.parameters()])
     for got, want in zip(results[1], results[0]):
-        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+        # parameter gradients sum over all 2 x 3 x 50 tokens
+        assert_close_rounding(got, want, reduction=tokens.shape[:2].numel())
     if fold:
         saved = {}
         with torch.autograd.graph.saved_tensors_hooks(

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from projects.dist.models.layers import IntegrationBlock
+from tests.numerics import assert_close_rounding
 
 
 def _block() -> IntegrationBlock:
@@ -38,7 +39,8 @@ def test_matches_conv3d_reference_without_identity():
     z = torch.randn(b * ts, n, 8)
     got = blk(z, num_videos=b)
     ref = _reference(blk, z, b)
-    torch.testing.assert_close(got, ref)
+    # longest sum: the hidden width (8 x 1.5) and the 3-frame kernel
+    assert_close_rounding(got, ref, reduction=12 * 3)
     assert not torch.allclose(got, ref + z)
 
 
@@ -53,8 +55,9 @@ def test_gradients_match_the_formula():
     z.grad = None
     (_reference(blk, z, 2) * w).sum().backward()
     for k, p in blk.named_parameters():
-        torch.testing.assert_close(got[k], p.grad, msg=k)
-    torch.testing.assert_close(got_z, z.grad)
+        # weight gradients sum over the 4 x 5 = 20 tokens
+        assert_close_rounding(got[k], p.grad, reduction=4 * 5, msg=k)
+    assert_close_rounding(got_z, z.grad, reduction=12 * 3)
 
 
 def test_bf16_autocast_runs_and_stays_close():

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from projects.dist.models.layers import silu_conv3d, silu_linear
+from tests.numerics import assert_close_rounding
 
 
 def _leaves(*tensors):
@@ -36,7 +37,7 @@ def test_matches_composition(with_bias, with_acc):
         grads.append((out.detach(), ) + tuple(
             t.grad for t in (x, w, b, acc_leaf) if t is not None))
     for got, want in zip(*grads[::-1]):
-        torch.testing.assert_close(got, want)
+        assert_close_rounding(got, want, reduction=max(x0.shape))
 
 
 def test_keeps_pre_activation_only():
@@ -87,7 +88,8 @@ def test_silu_conv3d_matches_composition(with_bias):
         results.append([out.detach(), x.grad, w.grad] +
                        ([b.grad] if with_bias else []))
     for got, want in zip(results[1], results[0]):
-        torch.testing.assert_close(got, want)
+        # weight gradients sum over B x T x H x W = 150 positions
+        assert_close_rounding(got, want, reduction=x0[:, 0].numel())
 
 
 def test_silu_conv3d_keeps_pre_activation_only():
