@@ -10,6 +10,7 @@ from mmengine.model import BaseModule
 from open_clip.transformer import QuickGELU, VisionTransformer
 
 from mmaction.registry import MODELS
+from ..layers.fast_path import use_fast_path
 from ..layers.norm import QUICK_GELU_SCALE
 from ..utils.clip_arch import resolve_clip_arch
 from ..utils.clip_checkpoint import (load_clip_state_dict, load_tower_strict,
@@ -212,7 +213,8 @@ class DiSTCLIPVisual(BaseModule):
             for i, block in enumerate(blocks):
                 if not self.fused_attention:
                     x = _unfused_block(block, x)
-                elif torch.is_grad_enabled() or not _is_plain_block(block):
+                elif (torch.is_grad_enabled() or not use_fast_path()
+                      or not _is_plain_block(block)):
                     x = block(x)
                 else:
                     x = _inference_block(block, x)

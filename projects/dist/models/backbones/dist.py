@@ -12,6 +12,7 @@ from mmaction.registry import MODELS
 from ..layers import (AdaPoolingAggregator, IntegrationBlock,
                       IntegrationToTemporal, TemporalBlock,
                       TemporalToIntegration)
+from ..layers.fast_path import use_fast_path
 from ..utils.precision import autocast_dtype
 from ..utils.state_checks import (CheckpointMismatchError, check_complete,
                                   check_count)
@@ -342,10 +343,12 @@ class DiST(BaseModule):
         """Input projection of DiST layer ``i`` plus the previous I-Block's
         residual: ``z = input_projs[i](feats) + residual``.
 
-        The product accumulates straight into ``residual`` (a fresh I-Block
-        output that nothing reads afterwards), which saves the separate sum
-        and the bias broadcast of a plain ``nn.Linear``. A projection with
-        forward hooks is called as a module instead, so the hooks run.
+        On the fast path the product accumulates straight into ``residual``
+        (a fresh I-Block output that nothing reads afterwards), which saves
+        the separate sum and the bias broadcast of a plain ``nn.Linear``.
+        With the fast path off (:mod:`..layers.fast_path`), or for a
+        projection with forward hooks (so the hooks run), the module is
+        called and the sum is taken as written.
 
         Args:
             i (int): DiST layer.
@@ -359,7 +362,8 @@ class DiST(BaseModule):
         proj = self.input_projs[i]
         if residual is None:
             return proj(feats)
-        if proj._forward_hooks or proj._forward_pre_hooks:
+        if (not use_fast_path() or proj._forward_hooks
+                or proj._forward_pre_hooks):
             return proj(feats) + residual
         # in-place ops are not autocast: compute in the residual's dtype
         dtype = residual.dtype

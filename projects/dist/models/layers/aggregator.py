@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from torch.utils.checkpoint import checkpoint
 
 from .cross_attention import CrossAttention
+from .fast_path import use_fast_path
 from .integration_block import TokenMLP
 from .norm import LayerNorm32, layer_norm_fp32
 
@@ -154,11 +155,14 @@ class AdaPoolingAggregator(BaseModule):
         s = self.spatial_query.to(tokens.dtype).expand(tokens.shape[0], -1,
                                                        -1)
         v = self.video_query.to(tokens.dtype).expand(b, -1, -1)
-        # every layer's spatial attention reads the same tokens: normalise
-        # them once (each layer's LayerNorm affine is applied on its queries)
+        # fast path: every layer's spatial attention reads the same tokens,
+        # so normalise them once (each layer's LayerNorm affine is applied
+        # on its queries); plain: each layer normalises them itself
         eps = {layer.spatial_attn.norm.eps for layer in self.layers}
-        normalized = layer_norm_fp32(tokens, tokens.shape[-1:],
-                                     eps=eps.pop()) if len(eps) == 1 else None
+        normalized = None
+        if use_fast_path() and len(eps) == 1:
+            normalized = layer_norm_fp32(tokens, tokens.shape[-1:],
+                                         eps=eps.pop())
         for layer in self.layers:
             if self.with_cp and self.training and tokens.requires_grad:
                 s, v = checkpoint(

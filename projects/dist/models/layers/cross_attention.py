@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
+from .fast_path import use_fast_path
 from .norm import LayerNorm32
 
 
@@ -26,8 +27,8 @@ class CrossAttention(BaseModule):
         fold_queries (bool): With few queries (``Q * heads < C``, as in
             ada-pooling), fold the key projection into the queries and apply
             the value projection after pooling (:meth:`_pool`): the same
-            result without projecting every token. Used with ``fused`` only.
-            Defaults to True.
+            result without projecting every token. Used with ``fused`` and
+            the fast path (:mod:`.fast_path`) only. Defaults to True.
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
@@ -79,7 +80,8 @@ class CrossAttention(BaseModule):
         """
         n, q_len, c = query.shape
         h = self.num_heads
-        if self.fused and self.fold_queries and q_len * h < c:
+        if (self.fused and self.fold_queries and q_len * h < c
+                and use_fast_path()):
             return self.out_proj(self._pool(query, tokens, normalized_tokens))
         w_q, w_kv = self.in_proj_weight.split([c, 2 * c])
         b_q, b_kv = self.in_proj_bias.split([c, 2 * c])

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from ..utils.precision import autocast_dtype
+from .fast_path import use_fast_path
 from .norm import (QUICK_GELU_SCALE, LayerNorm32, QuickGELU,
                    normalized_linear)
 from .silu_ops import silu_linear
@@ -70,16 +71,12 @@ class TemporalTokenMLP(BaseModule):
         Returns:
             torch.Tensor: (B*Ts, L, C_i).
         """
-        bt, num_tokens, _ = x.shape
-        # 1x1x1 convolutions are linear maps on channels-last tokens
-        y = F.linear(x, self.reduce.weight.flatten(1), self.reduce.bias)
-        y = y.view(num_videos, bt // num_videos, num_tokens, -1)
-        y = y.permute(0, 3, 1, 2)  # (B, c, Ts, L)
-        w = self.temporal.weight.squeeze(-1)  # (c, c, k, 1)
-        y = F.conv2d(y, w, self.temporal.bias,
-                     padding=(self.temporal.padding[0], 0))
-        y = self.act(y).permute(0, 2, 3, 1).reshape(bt, num_tokens, -1)
-        return F.linear(y, self.expand.weight.flatten(1), self.expand.bias)
+        bt, num_tokens, dim = x.shape
+        # (B*Ts, L, C) -> (B, C, Ts, L, 1): tokens as a Ts x L x 1 volume
+        y = x.view(num_videos, bt // num_videos, num_tokens, dim)
+        y = y.permute(0, 3, 1, 2).unsqueeze(-1)
+        y = self.expand(self.act(self.temporal(self.reduce(y))))
+        return y.squeeze(-1).permute(0, 2, 3, 1).reshape(bt, num_tokens, dim)
 
 
 class IntegrationBlock(BaseModule):
@@ -91,8 +88,10 @@ class IntegrationBlock(BaseModule):
 
     The parameters are those of the formula (``norm``, ``mlp``,
     ``norm_temporal``, ``temporal_mlp``; official checkpoints load
-    unchanged), but the forward computes it in fewer passes over memory, with
-    the same result up to float rounding:
+    unchanged). :meth:`forward_plain` is the formula built from them;
+    :meth:`forward` runs it unless the fast path is off
+    (:mod:`.fast_path`), in which case it computes the same result up to
+    float rounding in fewer passes over memory:
 
     - both LayerNorms share one normalisation; their affine parameters fold
       into ``mlp.fc1`` and ``temporal_mlp.reduce``, which then run as one
@@ -146,8 +145,8 @@ class IntegrationBlock(BaseModule):
         ])
         return weight, bias
 
-    def forward(self, z: torch.Tensor, num_videos: int) -> torch.Tensor:
-        """Compute the integration residual.
+    def forward_plain(self, z: torch.Tensor, num_videos: int) -> torch.Tensor:
+        """The I-Block as written: ``MLP(LN_a(z)) + TemporalMLP(LN_b(z))``.
 
         Args:
             z (torch.Tensor): (B*Ts, L, C_i), rows b-major.
@@ -156,6 +155,22 @@ class IntegrationBlock(BaseModule):
         Returns:
             torch.Tensor: (B*Ts, L, C_i).
         """
+        return (self.mlp(self.norm(z)) +
+                self.temporal_mlp(self.norm_temporal(z), num_videos))
+
+    def forward(self, z: torch.Tensor, num_videos: int) -> torch.Tensor:
+        """Compute the integration residual (fast path or
+        :meth:`forward_plain`).
+
+        Args:
+            z (torch.Tensor): (B*Ts, L, C_i), rows b-major.
+            num_videos (int): B.
+
+        Returns:
+            torch.Tensor: (B*Ts, L, C_i).
+        """
+        if not use_fast_path():
+            return self.forward_plain(z, num_videos)
         bt, num_tokens, dim = z.shape
         s = QUICK_GELU_SCALE
         mlp, tmlp = self.mlp, self.temporal_mlp

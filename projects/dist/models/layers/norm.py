@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from ..utils.autograd import conv3d_backward, records_grad
+from .fast_path import use_fast_path
 
 
 class _Float32LayerNorm(torch.autograd.Function):
@@ -68,7 +69,8 @@ def layer_norm_fp32(x: torch.Tensor,
     normalised in float32 and cast back (as CLIP does); when autograd
     records the call, the low-precision input is what is kept for backward
     (see :class:`_Float32LayerNorm`), which halves the memory that mixed
-    precision training holds for every LayerNorm.
+    precision training holds for every LayerNorm. With the fast path off
+    (:mod:`.fast_path`) the plain ``F.layer_norm`` of the float32 copy runs.
 
     Args:
         x (torch.Tensor): Input, (..., *normalized_shape).
@@ -81,7 +83,8 @@ def layer_norm_fp32(x: torch.Tensor,
         torch.Tensor: Same shape and dtype as ``x``.
     """
     normalized_shape = tuple(normalized_shape)
-    if x.dtype != torch.float32 and records_grad(x, weight, bias):
+    if (x.dtype != torch.float32 and use_fast_path()
+            and records_grad(x, weight, bias)):
         return _Float32LayerNorm.apply(x, normalized_shape, weight, bias, eps)
     return F.layer_norm(x.float(), normalized_shape, _float(weight),
                         _float(bias), eps).to(x.dtype)

@@ -5,7 +5,9 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from ..utils.precision import autocast_dtype
-from .norm import QUICK_GELU_SCALE, LayerNorm32, channel_norm_conv3d
+from .fast_path import use_fast_path
+from .norm import (QUICK_GELU_SCALE, LayerNorm32, QuickGELU,
+                   channel_norm_conv3d)
 from .silu_ops import silu_conv3d
 
 
@@ -19,7 +21,9 @@ class TemporalBlock(BaseModule):
     - ``conv1``: temporal convolution, kernel ``(temporal_kernel_size, 1, 1)``;
     - ``conv2``: spatial convolution, kernel ``(1, 3, 3)``.
 
-    The stream keeps its resolution: (B, C, T, H, W) in and out. The forward
+    The stream keeps its resolution: (B, C, T, H, W) in and out.
+    :meth:`forward_plain` is the formula as written; :meth:`forward` runs it
+    unless the fast path is off (:mod:`.fast_path`). The fast path
     folds QuickGELU's 1.702 into the convolutions, so both activations run
     as single SiLUs (same result up to float rounding, fewer passes over the
     stream). For backward it keeps three stream-sized tensors (the input,
@@ -54,9 +58,11 @@ class TemporalBlock(BaseModule):
             padding=(temporal_kernel_size // 2, 0, 0))
         self.conv2 = nn.Conv3d(
             hidden, dim, kernel_size=(1, 3, 3), padding=(0, 1, 1))
+        self.act = QuickGELU()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the block.
+    def forward_plain(self, x: torch.Tensor) -> torch.Tensor:
+        """The T-Block as written: ``QuickGELU(x + conv2(QuickGELU(
+        conv1(LN(x)))))``, LN over channels.
 
         Args:
             x (torch.Tensor): Temporal stream of shape (B, C, T, H, W).
@@ -64,6 +70,21 @@ class TemporalBlock(BaseModule):
         Returns:
             torch.Tensor: Shape (B, C, T, H, W).
         """
+        y = self.norm(x.movedim(1, -1)).movedim(-1, 1)  # LN over channels
+        y = self.conv2(self.act(self.conv1(y)))
+        return self.act(x + y)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the block (fast path, or :meth:`forward_plain`).
+
+        Args:
+            x (torch.Tensor): Temporal stream of shape (B, C, T, H, W).
+
+        Returns:
+            torch.Tensor: Shape (B, C, T, H, W).
+        """
+        if not use_fast_path():
+            return self.forward_plain(x)
         s = QUICK_GELU_SCALE
         c1, c2 = self.conv1, self.conv2
         # products in autocast's dtype under mixed precision, else x's
