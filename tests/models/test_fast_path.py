@@ -13,7 +13,8 @@ import torch
 
 from projects.dist.models.layers import fast_path_mode, set_fast_path
 from projects.dist.models.layers import fast_path as fast_path_module
-from projects.dist.models.layers.fast_path import ENV_VAR, use_fast_path
+from projects.dist.models.layers.fast_path import (ENV_VAR, GROUPS,
+                                                   use_fast_path)
 from tests.numerics import assert_close_model
 from .conftest import build_parity_model, exact_fp32
 
@@ -82,16 +83,35 @@ def test_plain_path_under_mixed_precision_has_no_custom_function():
     assert not nodes[False] & set(CUSTOM_NODES)
 
 
-def test_switch_scoping_and_type():
+def test_switch_scoping_groups_and_errors():
     assert use_fast_path()
     with fast_path_mode(False):
-        assert not use_fast_path()
+        assert not use_fast_path() and not use_fast_path('tower')
         with fast_path_mode(True):
             assert use_fast_path()
         assert not use_fast_path()
     assert use_fast_path()
-    with pytest.raises(TypeError, match='must be a bool'):
+    with fast_path_mode({'tower', 'aggregator'}):
+        assert use_fast_path('tower') and use_fast_path('aggregator')
+        assert not use_fast_path('temporal_block') and not use_fast_path()
+    assert use_fast_path()
+    with pytest.raises(TypeError, match='must be a bool or a collection'):
         set_fast_path('no')
+    with pytest.raises(ValueError, match=r"unknown fast-path groups \['tb'\]"):
+        set_fast_path({'tb'})
+    with pytest.raises(ValueError, match="unknown fast-path group 'tb'"):
+        use_fast_path('tb')
+    assert use_fast_path()
+
+
+def test_one_group_plain_leaves_the_others_fast():
+    case, model, _ = build_parity_model()
+    model.train()
+    video = case['input_video'][:, None]
+    with fast_path_mode(set(GROUPS) - {'temporal_block'}):
+        nodes = graph_node_names(model(video, mode='tensor'))
+    assert '_SiLULinearBackward' in nodes  # the I-Blocks stay fast
+    assert not nodes & {'_ChannelNormConv3dBackward', '_SiLUConv3dBackward'}
 
 
 def load_fresh_module(monkeypatch, value: str):
@@ -104,14 +124,16 @@ def load_fresh_module(monkeypatch, value: str):
     return module
 
 
-@pytest.mark.parametrize('value, expected', [('0', False), ('off', False),
-                                             ('FALSE', False), ('1', True),
-                                             ('on', True)])
+@pytest.mark.parametrize('value, expected', [
+    ('0', set()), ('off', set()), ('FALSE', set()), ('1', set(GROUPS)),
+    ('on', set(GROUPS)), ('tower, aggregator', {'tower', 'aggregator'})
+])
 def test_environment_variable_sets_the_default(monkeypatch, value, expected):
-    assert load_fresh_module(monkeypatch, value).use_fast_path() is expected
+    module = load_fresh_module(monkeypatch, value)
+    assert {g for g in GROUPS if module.use_fast_path(g)} == expected
 
 
 def test_bad_environment_value_is_named(monkeypatch):
     with pytest.raises(ValueError,
-                       match="DIST_FAST_PATH='fastest' is not a boolean"):
+                       match="DIST_FAST_PATH='fastest' is neither"):
         load_fresh_module(monkeypatch, 'fastest')

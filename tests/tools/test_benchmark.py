@@ -33,7 +33,8 @@ EXPECTED_KEYS = {
     'peak_mem_mb', 'mem_metric', 'process_peak_rss_mb', 'loadavg_1min',
     'torch', 'ratio_to_clip_only', 'time_ratio_to_baseline', 'iter_times',
     'ratio_to_clip_only_paired', 'time_ratio_to_baseline_paired',
-    'cpu_malloc', 'tf32', 'cudnn_benchmark', 'cudnn_version', 'optimizer'
+    'cpu_malloc', 'tf32', 'cudnn_benchmark', 'cudnn_version', 'optimizer',
+    'fast_path'
 }
 
 
@@ -87,6 +88,39 @@ def test_parse_variants():
         benchmark.parse_variants([['ref']])
     with pytest.raises(ValueError, match='repeated'):
         benchmark.parse_variants([['a', 'x=1'], ['a', 'y=2']])
+    assert benchmark.parse_variants([['p', 'fast_path=False']]) == {
+        'p': {'fast_path': frozenset()}}
+    assert benchmark.parse_variants([['p', 'fast_path=tower']]) == {
+        'p': {'fast_path': frozenset({'tower'})}}
+    with pytest.raises(ValueError, match=r"--variant p: fast_path: unknown"):
+        benchmark.parse_variants([['p', 'fast_path=[tower,tblock]']])
+
+
+def test_plain_path_variant_runs_side_by_side(tmp_path, monkeypatch):
+    from projects.dist.models.layers import fast_path as switch
+    seen = []
+    original = benchmark.ModeRunner._step
+
+    def record(self, data):  # the setting while each mode's step runs
+        seen.append((self.spec.key, switch.use_fast_path('tower'),
+                     switch.use_fast_path('temporal_block')))
+        return original(self, data)
+
+    monkeypatch.setattr(benchmark.ModeRunner, '_step', record)
+    results = benchmark.main([
+        write_config(tmp_path), '--device', 'cpu', '--threads', '1',
+        '--iters', '1', '--warmup', '0', '--order', 'interleave', '--modes',
+        'train,train@plain,train@tower', '--variant', 'plain',
+        'fast_path=False', '--variant', 'tower', 'fast_path=[tower]'
+    ])
+    by_key = {r['key']: r['fast_path'] for r in results}
+    assert by_key['train:none'] == sorted(switch.GROUPS)
+    assert by_key['train:none@plain'] == []
+    assert by_key['train:none@tower'] == ['tower']
+    assert set(seen) == {('train:none', True, True),
+                         ('train:none@plain', False, False),
+                         ('train:none@tower', True, False)}
+    assert switch.use_fast_path()  # restored after the run
 
 
 def test_child_argv_drops_parent_only_options():

@@ -25,6 +25,17 @@ names a model built with extra config overrides given by
             model.backbone.fused_attention=False \\
             model.backbone.spatial_encoder.fused_attention=False
 
+The reserved override ``fast_path=False`` (or a list of the fusion groups
+to keep fast, e.g. ``fast_path="[tower,aggregator]"``) is not a config key:
+that variant's modes run with the plain formulas of the other blocks
+(``projects.dist.models.layers.fast_path``), so the fast path and the plain
+path are timed side by side in one process::
+
+    python tools/analysis/benchmark.py configs/dist_vitb_k400.py \\
+        --device cpu --threads 2 --batch-size 1 --iters 5 --warmup 2 \\
+        --modes test,test@plain,train,train@plain --order interleave \\
+        --variant plain fast_path=False
+
 Inputs are synthetic (random uint8 clips already on the device, random
 labels) unless ``--real-data`` is given; then batches come from the config's
 ``train_dataloader`` (train) / ``test_dataloader`` (test, clip-only) and the
@@ -58,7 +69,8 @@ import threading
 import time
 from contextlib import nullcontext, redirect_stdout
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
+                    Sequence, Union)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
@@ -73,11 +85,15 @@ from mmengine.registry import init_default_scope  # noqa: E402
 import projects.dist  # noqa: E402,F401  -- compat fixes + registration
 from mmaction.registry import MODELS  # noqa: E402
 from mmaction.structures import ActionDataSample  # noqa: E402
+from projects.dist.models.layers.fast_path import (  # noqa: E402
+    GROUPS, fast_groups, fast_path_mode)
 from projects.dist.utils.cpu_allocator import tune_glibc_malloc  # noqa: E402
 from projects.dist.utils.model_inputs import (  # noqa: E402
     default_clip_shape, tower_frames, tower_out_indices)
 
 MODES = ('train', 'test', 'clip-only')
+#: ``--variant`` override that picks the plain/fast path, not a config key.
+FAST_PATH_KEY = 'fast_path'
 AMPS = ('none', 'fp16', 'bf16')
 _AMP_DTYPES = dict(fp16=torch.float16, bf16=torch.bfloat16)
 
@@ -155,7 +171,8 @@ def parse_variants(items: Optional[List[List[str]]]) -> Dict[str, dict]:
         items (list[list[str]], optional): One list per ``--variant``.
 
     Returns:
-        dict[str, dict]: Name to config overrides (dotted keys).
+        dict[str, dict]: Name to config overrides (dotted keys), plus the
+        reserved key ``fast_path`` (bool) where given.
     """
     variants = {}
     for item in items or []:
@@ -168,6 +185,14 @@ def parse_variants(items: Optional[List[List[str]]]) -> Dict[str, dict]:
         parser = argparse.ArgumentParser(prog=f'--variant {name}')
         parser.add_argument('options', nargs='+', action=DictAction)
         variants[name] = parser.parse_args(options).options
+        if FAST_PATH_KEY in variants[name]:
+            fast = variants[name][FAST_PATH_KEY]
+            fast = [fast] if isinstance(fast, str) else fast
+            try:
+                variants[name][FAST_PATH_KEY] = fast_groups(fast)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f'--variant {name}: {FAST_PATH_KEY}: '
+                                 f'{exc}') from None
     return variants
 
 
@@ -465,12 +490,22 @@ class ModeRunner:
         batches (Iterator[dict]): Endless source of batches.
         optim_wrapper: MMEngine optimizer wrapper (train mode only).
         device (torch.device): The benchmark device.
+        fast_path (bool | Iterable[str]): The fusion groups that run fast
+            (see ``projects.dist.models.layers.fast_path``); True for all.
+            Defaults to True.
     """
 
-    def __init__(self, spec: ModeSpec, model: torch.nn.Module, tower: Callable,
-                 backbone: torch.nn.Module, batches: Iterator[dict],
-                 optim_wrapper, device: torch.device) -> None:
+    def __init__(self,
+                 spec: ModeSpec,
+                 model: torch.nn.Module,
+                 tower: Callable,
+                 backbone: torch.nn.Module,
+                 batches: Iterator[dict],
+                 optim_wrapper,
+                 device: torch.device,
+                 fast_path: Union[bool, Iterable[str]] = True) -> None:
         self.spec = spec
+        self.fast_path = fast_path
         self.model = model
         self.tower = tower
         self.backbone = backbone
@@ -523,8 +558,9 @@ class ModeRunner:
             torch.cuda.reset_peak_memory_stats(self.device)
         c1 = time.process_time()
         t1 = time.perf_counter()
-        self._step(data)
-        self._sync()
+        with fast_path_mode(self.fast_path):
+            self._step(data)
+            self._sync()
         t2 = time.perf_counter()
         c2 = time.process_time()
         if timed:
@@ -651,11 +687,13 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
             base_cfg, args.cudnn_benchmark)
     init_default_scope(base_cfg.get('default_scope', 'mmaction'))
 
-    models, cfgs, backbones, towers = {}, {}, {}, {}
+    models, cfgs, backbones, towers, fast = {}, {}, {}, {}, {}
     for name in sorted({s.variant for s in specs}, key=str):
         cfg = copy.deepcopy(base_cfg)
-        if name is not None:
-            cfg.merge_from_dict(variants[name])
+        overrides = dict(variants[name]) if name is not None else {}
+        fast[name] = overrides.pop(FAST_PATH_KEY, frozenset(GROUPS))
+        if overrides:
+            cfg.merge_from_dict(overrides)
         model = build_model(cfg, device)
         backbone = model.backbone
         tower = backbone.spatial_encoder
@@ -677,7 +715,8 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
             ModeRunner(
                 spec, model, towers[spec.variant], backbones[spec.variant],
                 _batches(args, cfg, spec, model, backbones[spec.variant],
-                         device, generator), wrapper, device))
+                         device, generator), wrapper, device,
+                fast[spec.variant]))
 
     use_rss = device.type == 'cpu' and RssSampler.available()
     sampler = RssSampler() if use_rss else None
@@ -723,6 +762,7 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
             amp=spec.amp,
             variant=spec.variant,
             key=spec.key,
+            fast_path=sorted(fast_groups(runner.fast_path)),
             config=args.config,
             device=str(device),
             device_name=(torch.cuda.get_device_name(device)

@@ -213,7 +213,7 @@ class DiSTCLIPVisual(BaseModule):
             for i, block in enumerate(blocks):
                 if not self.fused_attention:
                     x = _unfused_block(block, x)
-                elif (torch.is_grad_enabled() or not use_fast_path()
+                elif (torch.is_grad_enabled() or not use_fast_path('tower')
                       or not _is_plain_block(block)):
                     x = block(x)
                 else:

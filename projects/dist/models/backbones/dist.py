@@ -362,7 +362,7 @@ class DiST(BaseModule):
         proj = self.input_projs[i]
         if residual is None:
             return proj(feats)
-        if (not use_fast_path() or proj._forward_hooks
+        if (not use_fast_path('projection') or proj._forward_hooks
                 or proj._forward_pre_hooks):
             return proj(feats) + residual
         # in-place ops are not autocast: compute in the residual's dtype

@@ -160,7 +160,7 @@ class AdaPoolingAggregator(BaseModule):
         # on its queries); plain: each layer normalises them itself
         eps = {layer.spatial_attn.norm.eps for layer in self.layers}
         normalized = None
-        if use_fast_path() and len(eps) == 1:
+        if use_fast_path('aggregator') and len(eps) == 1:
             normalized = layer_norm_fp32(tokens, tokens.shape[-1:],
                                          eps=eps.pop())
         for layer in self.layers:

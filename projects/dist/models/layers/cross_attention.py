@@ -81,7 +81,7 @@ class CrossAttention(BaseModule):
         n, q_len, c = query.shape
         h = self.num_heads
         if (self.fused and self.fold_queries and q_len * h < c
-                and use_fast_path()):
+                and use_fast_path('aggregator')):
             return self.out_proj(self._pool(query, tokens, normalized_tokens))
         w_q, w_kv = self.in_proj_weight.split([c, 2 * c])
         b_q, b_kv = self.in_proj_bias.split([c, 2 * c])

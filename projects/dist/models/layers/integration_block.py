@@ -169,7 +169,7 @@ class IntegrationBlock(BaseModule):
         Returns:
             torch.Tensor: (B*Ts, L, C_i).
         """
-        if not use_fast_path():
+        if not use_fast_path('integration_block'):
             return self.forward_plain(z, num_videos)
         bt, num_tokens, dim = z.shape
         s = QUICK_GELU_SCALE

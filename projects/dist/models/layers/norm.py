@@ -83,7 +83,7 @@ def layer_norm_fp32(x: torch.Tensor,
         torch.Tensor: Same shape and dtype as ``x``.
     """
     normalized_shape = tuple(normalized_shape)
-    if (x.dtype != torch.float32 and use_fast_path()
+    if (x.dtype != torch.float32 and use_fast_path('layer_norm')
             and records_grad(x, weight, bias)):
         return _Float32LayerNorm.apply(x, normalized_shape, weight, bias, eps)
     return F.layer_norm(x.float(), normalized_shape, _float(weight),

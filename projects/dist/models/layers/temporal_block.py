@@ -83,7 +83,7 @@ class TemporalBlock(BaseModule):
         Returns:
             torch.Tensor: Shape (B, C, T, H, W).
         """
-        if not use_fast_path():
+        if not use_fast_path('temporal_block'):
             return self.forward_plain(x)
         s = QUICK_GELU_SCALE
         c1, c2 = self.conv1, self.conv2
