@@ -2,6 +2,7 @@
 its bundled FFmpeg encodes: H.264, AV1, VP9, ...), read by decord."""
 import os
 import os.path as osp
+from fractions import Fraction
 from typing import Dict, Optional, Sequence
 
 import cv2
@@ -76,7 +77,8 @@ def write_pyav_video(path: str,
                      num_frames: int = 12,
                      size: Sequence[int] = (64, 64),
                      fps: int = 10,
-                     options: Optional[Dict[str, str]] = None) -> str:
+                     options: Optional[Dict[str, str]] = None,
+                     times_ms: Optional[Sequence[int]] = None) -> str:
     """Encode a video with PyAV; frame ``i`` is uniform grey
     :func:`frame_level` ``(i)``, so the decoded order can be read back.
 
@@ -90,20 +92,28 @@ def write_pyav_video(path: str,
         fps (int): Frame rate. Defaults to 10.
         options (dict[str, str], optional): Encoder options, e.g.
             ``{'g': '4'}`` for a keyframe every 4 frames.
+        times_ms (Sequence[int], optional): Presentation time of each
+            frame in ms, for a variable frame rate. Defaults to None
+            (``1 / fps`` apart).
 
     Returns:
         str: ``path``.
     """
     import av
     w, h = size
+    ms = Fraction(1, 1000)
     with av.open(path, 'w') as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, 'yuv420p'
         if options:
             stream.options = dict(options)
+        if times_ms is not None:
+            stream.time_base = stream.codec_context.time_base = ms
         for i in range(num_frames):
             image = np.full((h, w, 3), frame_level(i), dtype=np.uint8)
             frame = av.VideoFrame.from_ndarray(image, format='rgb24')
+            if times_ms is not None:
+                frame.pts, frame.time_base = int(times_ms[i]), ms
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return path

@@ -126,8 +126,8 @@ def test_flags_stream_copy_cut_and_names_unsupported_codec(tmp_path, capsys):
     assert lines[0].startswith(
         f'{root}/cut.mp4: out of time order: 3 of 10 frames have negative '
         'timestamps')
-    assert ('; out of time order: decord returns 10 frames but the '
-            'container declares 7') in lines[0]
+    assert ('; out of time order: decord returns 10 frames where FFmpeg '
+            'shows 7') in lines[0]
     assert lines[1].startswith(
         f"{root}/av1.mp4: unsupported codec: the video stream is 'av1'")
     assert 're-encode it to H.264' in lines[1]

@@ -14,8 +14,9 @@ Every listed file is opened and decoded completely (the same check as
   not a video, truncated, unsupported codec such as AV1, decoder error);
 * its frames are out of time order: decord's per-frame timestamps go
   backwards or start before 0 (an MP4 edit list from a stream-copy cut, which
-  decord ignores), or decord returns more or fewer frames than the
-  container's duration x frame rate (needs PyAV, ``pip install av``);
+  decord ignores), or decord returns more or fewer frames than FFmpeg shows
+  (the video packets an edit list does not discard; needs PyAV,
+  ``pip install av``);
 * with ``--config``, it has fewer frames than a sampling step of the config's
   train/val/test pipelines takes (``clip_len``, ``frame_interval``): its
   frames would be repeated to fill the clip.

@@ -8,16 +8,17 @@ Used by ``DiSTRobustVideoDataset(check_on_init=True)``,
   file not found, empty file, not a video (text, image), truncated,
   unsupported codec (named, e.g. AV1), or the decoder's error.
 * :func:`inspect_video` also checks the decoded frames' time order (decord's
-  per-frame timestamps) and compares decord's frame count with the
-  container's duration x frame rate. MP4s cut with stream copy carry an edit
+  per-frame timestamps) and compares decord's frame count with the frames
+  FFmpeg shows. MP4s cut with stream copy carry an edit
   list that decord ignores: it returns the hidden pre-roll frames (negative
   timestamps), more frames than ffmpeg shows, and frames out of time order.
 * :func:`sampled_frames` reads how many frames a pipeline's sampling step
   takes, so callers can name videos shorter than that (their frames would be
   repeated to fill the clip).
 
-The container's declared duration and the codec name come from PyAV when it
-is installed (``pip install av``), else from OpenCV (codec FourCC only).
+The frames FFmpeg shows and the codec name come from PyAV when it is
+installed (``pip install av``); without it the codec is named by OpenCV's
+FourCC and the frame count is not compared.
 """
 import io
 import os.path as osp
@@ -59,10 +60,6 @@ _FOURCC_CODECS = {
     'mjpg': 'mjpeg',
 }
 
-#: Tolerance of the frame-count comparison: more than this many frames
-#: (or this fraction of the declared count, whichever is larger) differ.
-_COUNT_TOLERANCE = (1, 0.02)
-
 
 class VideoFileError(ValueError):
     """A file cannot be used as a video.
@@ -89,8 +86,8 @@ class VideoReport:
         num_frames (int): Frames decord returns (0 when unreadable).
         fps (float | None): decord's average frame rate.
         codec (str | None): Codec name (PyAV, else OpenCV), if looked up.
-        declared_frames (int | None): The container's duration x frame
-            rate (PyAV only), if looked up.
+        declared_frames (int | None): The frames FFmpeg shows (PyAV only),
+            if looked up.
         order (list[str]): Problems with the frames' time order or count;
             empty when they decode in order.
     """
@@ -231,17 +228,19 @@ def identify_codec(path: str) -> Optional[str]:
 
 
 def declared_frame_count(path: str) -> Optional[int]:
-    """The container's duration x average frame rate (PyAV, if installed).
+    """How many frames FFmpeg shows, by demuxing (no decoding) with PyAV.
 
-    FFmpeg applies MP4 edit lists here: for a stream-copy cut this is the
-    number of frames ffmpeg shows, not the stored samples.
+    Counts the video packets except those an MP4 edit list marks to discard
+    (the pre-roll of a stream-copy cut), i.e. the frames ``ffmpeg`` and
+    PyAV decode. Exact also for variable frame rates, where duration x
+    frame rate is not.
 
     Args:
         path (str): The file.
 
     Returns:
-        int | None: The rounded count, None without PyAV or when the
-        container declares no duration or rate.
+        int | None: The count, None without PyAV or when PyAV cannot read
+        the file.
     """
     try:
         import av
@@ -250,18 +249,10 @@ def declared_frame_count(path: str) -> Optional[int]:
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
-            rate = stream.average_rate
-            if stream.duration is not None and stream.time_base:
-                seconds = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                seconds = container.duration / av.time_base
-            else:
-                return None
+            return sum(1 for packet in container.demux(stream)
+                       if packet.size > 0 and not packet.is_discard)
     except Exception:  # PyAV's FFmpegError family, no video stream
         return None
-    if not rate or seconds <= 0:
-        return None
-    return int(round(seconds * float(rate)))
 
 
 def time_order_problems(starts: Sequence[float],
@@ -271,8 +262,8 @@ def time_order_problems(starts: Sequence[float],
     Args:
         starts (Sequence[float]): Start time (s) of each decoded frame, in
             decoding-index order (decord's ``get_frame_timestamp()[:, 0]``).
-        declared (int, optional): The container's frame count (duration x
-            fps), if known.
+        declared (int, optional): The frames FFmpeg shows
+            (:func:`declared_frame_count`), if known.
 
     Returns:
         list[str]: One message per problem (empty when the frames are in
@@ -296,12 +287,10 @@ def time_order_problems(starts: Sequence[float],
             f'{len(backwards)} frames are not after the frame before them '
             f'(first: frame {i} at {starts[i]:.3f} s after frame {i - 1} at '
             f'{starts[i - 1]:.3f} s)')
-    if declared is not None:
-        limit = max(_COUNT_TOLERANCE[0], _COUNT_TOLERANCE[1] * declared)
-        if abs(count - declared) > limit:
-            problems.append(
-                f'decord returns {count} frames but the container declares '
-                f'{declared} (duration x frame rate)')
+    if declared is not None and count != declared:
+        problems.append(
+            f'decord returns {count} frames where FFmpeg shows {declared} '
+            '(the video packets an edit list does not discard)')
     return problems
 
 
