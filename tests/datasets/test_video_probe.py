@@ -135,6 +135,32 @@ def test_stream_copy_cut_is_out_of_time_order(tmp_path):
     assert inspect_video(src).order == []
 
 
+def test_avi_with_b_frames_is_out_of_time_order(tmp_path):
+    """MPEG-4 Part 2 in AVI with B-frames: 11 of 30 frames have no
+    timestamp, and decord's seeks return wrong frames, even going
+    backwards."""
+    path = write_pyav_video(
+        str(tmp_path / 'b.avi'), 'mpeg4', num_frames=30, options=dict(bf='2'))
+    picked = [3, 7, 14, 22, 28]
+    levels = decord.VideoReader(path).get_batch(picked).asnumpy()[:, 0, 0, 0]
+    expected = [frame_level(i) for i in picked]
+    assert np.abs(levels.astype(int) - expected).max() > 20
+    report = inspect_video(path)
+    assert report.problem is None
+    assert report.order == [
+        '11 of 30 frames have no timestamp (e.g. an AVI with B-frames): '
+        'decord seeks by timestamp, so the frames a sampler picks come out '
+        'wrong and out of order; re-encode it to H.264, e.g. ffmpeg -i IN '
+        '-c:v libx264 -pix_fmt yuv420p OUT.mp4'
+    ]
+    # without B-frames the same file decodes in order
+    plain = write_pyav_video(
+        str(tmp_path / 'p.avi'), 'mpeg4', num_frames=30, options=dict(bf='0'))
+    assert inspect_video(plain).order == []
+    levels = decord.VideoReader(plain).get_batch(picked).asnumpy()[:, 0, 0, 0]
+    assert np.abs(levels.astype(int) - expected).max() <= 5  # steps: 12
+
+
 def test_time_order_problems():
     assert time_order_problems([0.0, 0.1, 0.2], declared=3) == []
     (fewer, ) = time_order_problems([0.0, 0.1, 0.2], declared=4)
@@ -143,6 +169,10 @@ def test_time_order_problems():
     assert backwards == ('2 frames are not after the frame before them '
                          '(first: frame 2 at 0.100 s after frame 1 at '
                          '0.200 s)')
+    untimed, backwards = time_order_problems([-9.2e17, 0.2, -9.2e17, 0.1])
+    assert untimed.startswith('2 of 4 frames have no timestamp')
+    assert backwards.endswith('(first: frame 3 at 0.100 s after frame 1 at '
+                              '0.200 s)')
     (count, ) = time_order_problems([0.1 * i for i in range(135)], 102)
     assert count.startswith('decord returns 135 frames where FFmpeg shows '
                             '102')

@@ -60,6 +60,9 @@ _FOURCC_CODECS = {
     'mjpg': 'mjpeg',
 }
 
+#: Timestamps beyond this many seconds are decord's "no timestamp".
+_NO_TIME = 1e9
+
 
 class VideoFileError(ValueError):
     """A file cannot be used as a video.
@@ -266,27 +269,35 @@ def time_order_problems(starts: Sequence[float],
             (:func:`declared_frame_count`), if known.
 
     Returns:
-        list[str]: One message per problem (empty when the frames are in
-        time order, start at 0 and match the declared count).
+        list[str]: One message per problem (empty when every frame has a
+        timestamp, they increase from 0, and the count matches the
+        declared one).
     """
     problems = []
     count = len(starts)
-    early = sum(1 for t in starts if t < -1e-6)
+    # decord turns FFmpeg's "no timestamp" (AV_NOPTS_VALUE) into about
+    # -9.2e17 s
+    timed = [(i, t) for i, t in enumerate(starts) if abs(t) < _NO_TIME]
+    untimed = count - len(timed)
+    if untimed:
+        problems.append(
+            f'{untimed} of {count} frames have no timestamp (e.g. an AVI '
+            'with B-frames): decord seeks by timestamp, so the frames a '
+            'sampler picks come out wrong and out of order; ' + REENCODE_HINT)
+    early = [t for _, t in timed if t < -1e-6]
     if early:
         problems.append(
-            f'{early} of {count} frames have negative timestamps (from '
-            f'{min(starts):.3f} s): an MP4 edit list (e.g. a cut made with '
+            f'{len(early)} of {count} frames have negative timestamps (from '
+            f'{min(early):.3f} s): an MP4 edit list (e.g. a cut made with '
             'stream copy) hides them and decord ignores it, so the frames '
             'are misplaced in time; ' + REENCODE_HINT)
-    backwards = [
-        i for i in range(1, count) if not starts[i] > starts[i - 1] + 1e-9
-    ]
+    backwards = [(i, t, j, u) for (j, u), (i, t) in zip(timed, timed[1:])
+                 if not t > u + 1e-9]
     if backwards:
-        i = backwards[0]
+        i, t, j, u = backwards[0]
         problems.append(
             f'{len(backwards)} frames are not after the frame before them '
-            f'(first: frame {i} at {starts[i]:.3f} s after frame {i - 1} at '
-            f'{starts[i - 1]:.3f} s)')
+            f'(first: frame {i} at {t:.3f} s after frame {j} at {u:.3f} s)')
     if declared is not None and count != declared:
         problems.append(
             f'decord returns {count} frames where FFmpeg shows {declared} '
