@@ -34,15 +34,18 @@ def test_readable_video_passes(tmp_path):
             report.declared_frames) == (12, 10.0, 'h264', 12)
 
 
+NOT_A_VIDEO = '; expected a video file (e.g. MP4, MKV, WebM, AVI)'
+
+
 @pytest.mark.parametrize('content, reason', [
     (None, 'file not found'),
     (b'', 'empty file (0 bytes)'),
     (b'label 1\nlabel 2\n', 'not a video: a text file (starts with "label '
-     '1 label 2")'),
-    (cv2.imencode('.png', np.zeros(
-        (8, 8, 3), np.uint8))[1].tobytes(), 'not a video: a PNG image'),
-    (cv2.imencode('.jpg', np.zeros(
-        (8, 8, 3), np.uint8))[1].tobytes(), 'not a video: a JPEG image'),
+     '1 label 2")' + NOT_A_VIDEO),
+    (cv2.imencode('.png', np.zeros((8, 8, 3), np.uint8))[1].tobytes(),
+     'not a video: a PNG image' + NOT_A_VIDEO),
+    (cv2.imencode('.jpg', np.zeros((8, 8, 3), np.uint8))[1].tobytes(),
+     'not a video: a JPEG image' + NOT_A_VIDEO),
 ])
 def test_unusable_file_is_named(tmp_path, content, reason):
     path = tmp_path / 'clip.mp4'

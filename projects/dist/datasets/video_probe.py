@@ -350,7 +350,8 @@ def inspect_video(filename: str,
         data = f.read()
     what = sniff_not_video(data[:512])
     if what is not None:
-        report.problem = f'not a video: {what}'
+        report.problem = (f'not a video: {what}; expected a video file '
+                          '(e.g. MP4, MKV, WebM, AVI)')
         return report
     try:
         reader = decord.VideoReader(io.BytesIO(data), num_threads=1)
