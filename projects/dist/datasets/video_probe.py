@@ -9,9 +9,11 @@ Used by ``DiSTRobustVideoDataset(check_on_init=True)``,
   unsupported codec (named, e.g. AV1), or the decoder's error.
 * :func:`inspect_video` also checks the decoded frames' time order (decord's
   per-frame timestamps) and compares decord's frame count with the frames
-  FFmpeg shows. MP4s cut with stream copy carry an edit
-  list that decord ignores: it returns the hidden pre-roll frames (negative
-  timestamps), more frames than ffmpeg shows, and frames out of time order.
+  FFmpeg shows. MP4s cut with stream copy carry an edit list that decord
+  ignores: it returns the hidden pre-roll frames (negative timestamps), more
+  frames than FFmpeg shows, misplaced in time. Frames without a timestamp
+  (an AVI with B-frames) break decord's seeks: sampled frames come back
+  wrong, some going backwards.
 * :func:`sampled_frames` reads how many frames a pipeline's sampling step
   takes, so callers can name videos shorter than that (their frames would be
   repeated to fill the clip).
