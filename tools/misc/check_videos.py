@@ -15,8 +15,8 @@ Every listed file is opened and decoded completely (the same check as
 * its frames are out of time order: decord's per-frame timestamps are
   missing (an AVI with B-frames: decord's seeks then return wrong frames),
   go backwards or start before 0 (an MP4 edit list from a stream-copy cut,
-  which decord ignores), or decord returns more or fewer frames than FFmpeg shows
-  (the video packets an edit list does not discard; needs PyAV,
+  which decord ignores), or decord returns more or fewer frames than FFmpeg
+  shows (the video packets an edit list does not discard; needs PyAV,
   ``pip install av``);
 * with ``--config``, it has fewer frames than a sampling step of the config's
   train/val/test pipelines takes (``clip_len``, ``frame_interval``): its
