@@ -13,9 +13,18 @@ applied to the class names, so any list of names works::
 
 Scores are the model's test-time scores: class probabilities for configs
 with ``average_clips='prob'`` (all DiST configs).
+
+The video is checked first (``projects/dist/datasets/video_probe.py``): a
+file that is not a video, empty, truncated or in a codec decord cannot decode
+(e.g. AV1) is an error naming the file and the problem. A video with fewer
+frames than the test pipeline samples per clip (its frames are repeated to
+fill the clip), or whose frames decode out of time order (an MP4 cut with
+stream copy), is classified with a warning naming the file; the warnings are
+also in the result (``warnings``).
 """
 import argparse
 import json
+import logging
 import os.path as osp
 import sys
 from typing import Dict, List, Optional
@@ -27,10 +36,13 @@ if REPO_ROOT not in sys.path:
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import projects.dist  # noqa: E402,F401  -- compat fixes + registration
 from mmaction.apis import init_recognizer  # noqa: E402
+from projects.dist.datasets.video_probe import (  # noqa: E402
+    VideoFileError, inspect_video, pipeline_sampling)
 from projects.dist.models.utils.class_names import \
     load_class_names  # noqa: E402
 from projects.dist.utils import \
@@ -73,14 +85,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_test_pipeline(cfg: Config) -> Compose:
-    """The config's test pipeline.
+def test_pipeline_cfg(cfg: Config) -> list:
+    """The config's test pipeline (transform configs).
 
     Args:
         cfg (Config): The config.
 
     Returns:
-        Compose: ``cfg.test_pipeline`` if present, else the pipeline of
+        list[dict]: ``cfg.test_pipeline`` if present, else the pipeline of
         ``cfg.test_dataloader.dataset``.
     """
     pipeline = cfg.get('test_pipeline')
@@ -93,7 +105,56 @@ def build_test_pipeline(cfg: Config) -> Compose:
     if not pipeline:
         raise KeyError('the config has neither test_pipeline nor '
                        'test_dataloader.dataset.pipeline')
-    return Compose(pipeline)
+    return pipeline
+
+
+def build_test_pipeline(cfg: Config) -> Compose:
+    """The config's test pipeline.
+
+    Args:
+        cfg (Config): The config.
+
+    Returns:
+        Compose: :func:`test_pipeline_cfg` composed.
+    """
+    return Compose(test_pipeline_cfg(cfg))
+
+
+def check_video(video: str, pipeline: list) -> List[str]:
+    """Refuse a file decord cannot decode; warn about a clip that will not
+    be what the pipeline expects.
+
+    Args:
+        video (str): Video file.
+        pipeline (list[dict]): The test pipeline's transform configs.
+
+    Returns:
+        list[str]: The warnings, each also logged (``print_log``, level
+        WARNING): frames out of time order, or fewer frames than the
+        pipeline's sampling step takes (its frames are then repeated).
+
+    Raises:
+        VideoFileError: The file is not a video, is empty or truncated, or
+            uses a codec decord cannot decode; the message names the file
+            and the problem.
+    """
+    report = inspect_video(video)
+    if report.problem is not None:
+        raise VideoFileError(video, report.problem)
+    warnings = [
+        f'{video}: frames out of time order, the scores may be wrong: '
+        f'{problem}' for problem in report.order
+    ]
+    sampling = pipeline_sampling(pipeline)
+    if sampling is not None and report.num_frames < sampling[0]:
+        need, step = sampling
+        warnings.append(
+            f'{video} has {report.num_frames} frames but the test '
+            f"pipeline's {step} samples {need} per clip: frames are repeated "
+            'to fill the clip, so the scores come from a padded clip')
+    for message in warnings:
+        print_log(message, logger='current', level=logging.WARNING)
+    return warnings
 
 
 def predict(video: str,
@@ -118,8 +179,13 @@ def predict(video: str,
         cfg_options (dict, optional): Config overrides.
 
     Returns:
-        dict: ``video``, ``class_names`` (the label source) and ``topk``: a
-        list of ``{'label': int, 'name': str, 'score': float}``, best first.
+        dict: ``video``, ``class_names`` (the label source), ``topk``: a
+        list of ``{'label': int, 'name': str, 'score': float}``, best first,
+        and ``warnings`` (see :func:`check_video`).
+
+    Raises:
+        VideoFileError: ``video`` cannot be decoded (see
+            :func:`check_video`).
     """
     if not osp.isfile(video):
         raise FileNotFoundError(f'video not found: {video}')
@@ -130,6 +196,8 @@ def predict(video: str,
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    pipeline = test_pipeline_cfg(cfg)
+    warnings = check_video(video, pipeline)
     head = cfg.model.cls_head
     if class_names is not None:
         names = load_class_names(class_names)
@@ -140,7 +208,7 @@ def predict(video: str,
     model = init_recognizer(cfg, checkpoint, device=device)
     names = getattr(model.cls_head, 'class_names', None)
 
-    data = build_test_pipeline(cfg)(
+    data = Compose(pipeline)(
         dict(filename=video, label=-1, start_index=0, modality='RGB'))
     with torch.no_grad():
         sample = model.test_step(pseudo_collate([data]))[0]
@@ -155,7 +223,8 @@ def predict(video: str,
                 label=int(i),
                 name=names[int(i)] if names else str(int(i)),
                 score=float(v)) for v, i in zip(values, labels)
-        ])
+        ],
+        warnings=warnings)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

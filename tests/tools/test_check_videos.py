@@ -6,7 +6,8 @@ import runpy
 import sys
 
 import pytest
-from tests.video_utils import write_random_video
+from tests.video_utils import (cut_with_stream_copy, write_pyav_video,
+                               write_random_video)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'misc', 'check_videos.py')
@@ -104,3 +105,96 @@ def test_bad_root_and_workers_are_usage_errors(listing, capsys, args, match):
         load_tool().main(args)
     assert info.value.code == 2
     assert match.format(root=root) in capsys.readouterr().err
+
+
+def test_flags_stream_copy_cut_and_names_unsupported_codec(tmp_path, capsys):
+    """A stream-copy cut decodes (the old check passed it) but out of time
+    order; AV1 is named as the codec decord cannot decode."""
+    root = tmp_path / 'videos'
+    root.mkdir()
+    src = write_pyav_video(
+        str(root / 'src.mp4'), num_frames=20, options=dict(g='5'))
+    cut_with_stream_copy(src, str(root / 'cut.mp4'), 1.3)
+    write_pyav_video(str(root / 'av1.mp4'), 'libsvtav1')
+    ann = tmp_path / 'list.txt'
+    ann.write_text('src.mp4 0\ncut.mp4 1\nav1.mp4 2\n')
+    clean = tmp_path / 'clean.txt'
+    code = load_tool().main([str(ann), str(root), '--out-clean', str(clean)])
+    assert code == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith(
+        f'{root}/cut.mp4: out of time order: 3 of 10 frames have negative '
+        'timestamps')
+    assert ('; out of time order: decord returns 10 frames where FFmpeg '
+            'shows 7') in lines[0]
+    assert lines[1].startswith(
+        f"{root}/av1.mp4: unsupported codec: the video stream is 'av1'")
+    assert 're-encode it to H.264' in lines[1]
+    assert lines[2] == (f'checked 3 videos listed in {ann}: 1 unreadable '
+                        '(33.3 %), 1 out of time order')
+    assert clean.read_text() == 'src.mp4 0\n'
+
+
+@pytest.fixture
+def short_listing(tmp_path):
+    """Clips of 6, 9 and 12 frames and a config that samples 8 frames for
+    training and 10 (4 frames 3 apart) for testing."""
+    root = tmp_path / 'videos'
+    root.mkdir()
+    for frames in (6, 9, 12):
+        write_random_video(str(root / f'f{frames}.mp4'), num_frames=frames)
+    ann = tmp_path / 'list.txt'
+    ann.write_text('f6.mp4 0\nf9.mp4 1\nf12.mp4 2\n')
+    config = tmp_path / 'cfg.py'
+    config.write_text(
+        "train_pipeline = [dict(type='DecordInit'),\n"
+        "    dict(type='UniformSample', clip_len=8, num_clips=1)]\n"
+        'train_dataloader = dict(dataset=dict(type="RepeatDataset",\n'
+        '    times=2, dataset=dict(pipeline=train_pipeline)))\n'
+        "test_pipeline = [dict(type='DecordInit'), dict(type='SampleFrames',\n"
+        '    clip_len=4, frame_interval=3, num_clips=2, test_mode=True)]\n')
+    return str(ann), str(root), str(config)
+
+
+def test_config_flags_videos_shorter_than_the_sampled_clip(
+        short_listing, tmp_path, capsys):
+    ann, root, config = short_listing
+    out = tmp_path / 'bad.txt'
+    assert load_tool().main([ann, root, '--config', config, '--out',
+                             str(out)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f'{root}/f6.mp4: too short for the config: 6 frames, but the train '
+        "pipeline's UniformSample(clip_len=8, num_clips=1) needs 8; the test "
+        "pipeline's SampleFrames(clip_len=4, frame_interval=3, num_clips=2) "
+        'needs 10 (its frames would be repeated to fill the clip)',
+        f'{root}/f9.mp4: too short for the config: 9 frames, but the test '
+        "pipeline's SampleFrames(clip_len=4, frame_interval=3, num_clips=2) "
+        'needs 10 (its frames would be repeated to fill the clip)',
+        f'checked 3 videos listed in {ann}: 0 unreadable (0.0 %), 2 too '
+        f'short for {config}'
+    ]
+    assert out.read_text() == f'{root}/f6.mp4\n{root}/f9.mp4\n'
+    # without --config the same clips pass
+    assert load_tool().main([ann, root]) == 0
+
+
+@pytest.mark.parametrize('text, match', [
+    (None, "config not found: '{config}'"),
+    ("train_pipeline = [dict(type='DecordInit')]\n",
+     'config {config}: none of the train/val/test pipelines has a '
+     'frame-sampling step (a transform with clip_len'),
+])
+def test_config_without_sampling_is_a_usage_error(short_listing, capsys, text,
+                                                  match):
+    ann, root, config = short_listing
+    if text is None:
+        os.remove(config)
+    else:
+        with open(config, 'w') as f:
+            f.write(text)
+    with pytest.raises(SystemExit) as info:
+        load_tool().main([ann, root, '--config', config])
+    assert info.value.code == 2
+    assert match.format(config=config) in capsys.readouterr().err

@@ -4,13 +4,20 @@ only the names' order) without retraining -- in the demo and, through
 ``--cfg-options``, in tools/test.py."""
 import importlib.util
 import json
+import logging
 import os
 import os.path as osp
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+
+from projects.dist.datasets.video_probe import VideoFileError
+from tests.video_utils import (cut_with_stream_copy, write_pyav_video,
+                               write_random_video)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic.py')
@@ -206,3 +213,70 @@ def test_test_py_with_another_label_file(demo, trained, tmp_path):
     assert top1 >= 10 / 12
     mismatched = _test_py_top1(data_root, ckpt, tmp_path / 'b', swap)
     assert mismatched <= 2 / 12
+
+
+def _bad_files(tmp_path):
+    """Files the demo must refuse, with the problem it must name."""
+    text = tmp_path / 'labels.txt'
+    text.write_text('moving left\nmoving right\n')
+    png = tmp_path / 'frame.png'
+    png.write_bytes(
+        cv2.imencode('.png', np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    empty = tmp_path / 'empty.mp4'
+    empty.write_bytes(b'')
+    truncated = write_random_video(str(tmp_path / 'cut short.mp4'))
+    with open(truncated, 'rb') as f:
+        data = f.read()
+    with open(truncated, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    av1 = write_pyav_video(str(tmp_path / 'av1.mp4'), 'libsvtav1')
+    return [
+        (str(text), 'not a video: a text file (starts with "moving left'),
+        (str(png), 'not a video: a PNG image'),
+        (str(empty), 'empty file (0 bytes)'),
+        (truncated, "truncated: the MP4 box '"),
+        (av1, "unsupported codec: the video stream is 'av1', which decord "
+         'cannot decode'),
+    ]
+
+
+def test_unusable_video_is_a_clear_error(demo, trained, tmp_path):
+    """Not a raw decord traceback: the file and what is wrong with it."""
+    _, ckpt = trained
+    for video, problem in _bad_files(tmp_path):
+        with pytest.raises(VideoFileError) as info:
+            demo.predict(video, CONFIG, ckpt)
+        assert str(info.value).startswith(f'{video}: {problem}')
+        assert isinstance(info.value, ValueError)
+        assert info.value.__context__ is None  # no decord stack attached
+
+
+def test_short_and_out_of_order_videos_warn(demo, trained, tmp_path,
+                                            monkeypatch):
+    """A 1-frame clip is padded by repetition to the 8 frames the test
+    pipeline samples, and a stream-copy cut decodes out of time order:
+    both are classified, with a warning naming the file."""
+    _, ckpt = trained
+    logged = []
+    monkeypatch.setattr(demo, 'print_log',
+                        lambda msg, logger, level: logged.append((msg, level)))
+    one = write_random_video(str(tmp_path / 'one frame.mp4'), num_frames=1)
+    out = tmp_path / 'result.json'
+    assert demo.main([one, CONFIG, ckpt, '--device', 'cpu', '--out',
+                      str(out)]) == 0
+    expected = (f"{one} has 1 frames but the test pipeline's "
+                'UniformSample(clip_len=8, num_clips=1) samples 8 per clip: '
+                'frames are repeated to fill the clip')
+    assert len(logged) == 1 and logged[0][1] == logging.WARNING
+    assert logged[0][0].startswith(expected)
+    assert json.loads(out.read_text())['warnings'] == [logged[0][0]]
+
+    src = write_pyav_video(
+        str(tmp_path / 'src.mp4'), num_frames=20, options=dict(g='5'))
+    assert demo.predict(src, CONFIG, ckpt)['warnings'] == []
+    cut = cut_with_stream_copy(src, str(tmp_path / 'cut.mp4'), 1.3)
+    warnings = demo.predict(cut, CONFIG, ckpt)['warnings']
+    assert len(warnings) == 2
+    assert warnings[0].startswith(
+        f'{cut}: frames out of time order, the scores may be wrong: 3 of 10 '
+        'frames have negative timestamps')

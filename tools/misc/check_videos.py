@@ -1,22 +1,36 @@
-"""List the videos of an annotation list that decord cannot decode.
+"""List the videos of an annotation list that cannot be used as they are.
 
 Run it before a long training run::
 
     python tools/misc/check_videos.py \
         data/kinetics400/kinetics400_train_list_videos.txt \
-        data/kinetics400/videos_train --num-workers 8 --out bad.txt
+        data/kinetics400/videos_train --num-workers 8 --out bad.txt \
+        --config configs/dist_vitb_k400.py
 
 Every listed file is opened and decoded completely (the same check as
-``DiSTRobustVideoDataset(check_on_init=True)``). Unreadable files are printed
-as ``<path>: <reason>``, followed by one summary line. The exit code is 0
-when every file decodes, 1 when any does not (2 for usage errors).
-``--out`` writes the unreadable paths (one per line) and ``--out-clean`` the
-annotation list without their lines.
+``DiSTRobustVideoDataset(check_on_init=True)``), and flagged when
+
+* it cannot be decoded: the reason names the problem (file not found, empty,
+  not a video, truncated, unsupported codec such as AV1, decoder error);
+* its frames are out of time order: decord's per-frame timestamps are
+  missing (an AVI with B-frames: decord's seeks then return wrong frames),
+  go backwards or start before 0 (an MP4 edit list from a stream-copy cut,
+  which decord ignores), or decord returns more or fewer frames than FFmpeg
+  shows (the video packets an edit list does not discard; needs PyAV,
+  ``pip install av``);
+* with ``--config``, it has fewer frames than a sampling step of the config's
+  train/val/test pipelines takes (``clip_len``, ``frame_interval``): its
+  frames would be repeated to fill the clip.
+
+Flagged files are printed as ``<path>: <reason>``, followed by one summary
+line. The exit code is 0 when no file is flagged, 1 when any is (2 for usage
+errors). ``--out`` writes the flagged paths (one per line) and
+``--out-clean`` the annotation list without their lines.
 """
 import argparse
 import os.path as osp
 import sys
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 # the repository root, for a source checkout
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -24,7 +38,12 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from projects.dist.datasets.robust_video_dataset import (  # noqa: E402
-    AnnotationListError, probe_video, read_annotation_list)
+    AnnotationListError, read_annotation_list)
+from projects.dist.datasets.video_probe import (  # noqa: E402
+    VideoReport, inspect_video, pipeline_sampling)
+
+#: The pipelines ``--config`` reads, by split.
+SPLITS = ('train', 'val', 'test')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -39,7 +58,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """
     p = argparse.ArgumentParser(
         description='List the videos of an annotation list that cannot be '
-        'opened or decoded.')
+        'decoded, decode out of time order, or (with --config) are shorter '
+        'than the clips the config samples.')
     p.add_argument('annotation', help='annotation list ("<path> <label>")')
     p.add_argument(
         'root',
@@ -59,40 +79,131 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='lines hold several labels (VideoDataset '
         'multi_class=True)')
-    p.add_argument('--out', help='write the unreadable paths to this file')
+    p.add_argument(
+        '--config',
+        help='also flag videos with fewer frames than the sampling step '
+        '(clip_len, frame_interval) of this config\'s train/val/test '
+        'pipelines takes')
+    p.add_argument('--out', help='write the flagged paths to this file')
     p.add_argument(
         '--out-clean',
-        help='write the annotation list without the unreadable '
-        'entries to this file')
+        help='write the annotation list without the flagged entries to this '
+        'file')
     return p.parse_args(argv)
 
 
-def check_videos(paths: List[str], num_workers: int = 1) -> List[tuple]:
-    """Decode every file, showing a progress bar.
+def check_videos(paths: List[str], num_workers: int = 1) -> List[VideoReport]:
+    """Inspect and decode every file, showing a progress bar.
 
     Args:
         paths (list[str]): Video files.
         num_workers (int): Processes. Defaults to 1 (this process).
 
     Returns:
-        list[tuple[str, str]]: ``(path, reason)`` of each unreadable file,
-        in the order of ``paths``.
+        list[VideoReport]: One report per file (see
+        :func:`~projects.dist.datasets.video_probe.inspect_video`), in the
+        order of ``paths``.
     """
     from mmengine.utils import track_parallel_progress, track_progress
     if not paths:
         return []
-    # probe_video lives in an importable module, so worker processes can
+    # inspect_video lives in an importable module, so worker processes can
     # unpickle it
     if num_workers > 1:
-        reasons = track_parallel_progress(
-            probe_video,
+        return track_parallel_progress(
+            inspect_video,
             paths,
             nproc=num_workers,
             keep_order=True,
             file=sys.stderr)
-    else:
-        reasons = track_progress(probe_video, paths, file=sys.stderr)
-    return [(p, r) for p, r in zip(paths, reasons) if r is not None]
+    return track_progress(inspect_video, paths, file=sys.stderr)
+
+
+def config_sampling(config: str) -> Dict[str, Tuple[int, str]]:
+    """Frames per clip that the config's pipelines sample.
+
+    Args:
+        config (str): Config file.
+
+    Returns:
+        dict[str, tuple[int, str]]: For each split (``train``, ``val``,
+        ``test``) whose pipeline has a sampling step: the frames one clip
+        needs and the step, see
+        :func:`~projects.dist.datasets.video_probe.sampled_frames`.
+
+    Raises:
+        ValueError: No pipeline of the config has a sampling step.
+    """
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    needs = {}
+    for split in SPLITS:
+        pipeline = None
+        loader = cfg.get(f'{split}_dataloader')
+        if loader is not None and loader.get('dataset') is not None:
+            dataset = loader['dataset']
+            # wrapped datasets (e.g. RepeatDataset) keep theirs one level down
+            while 'pipeline' not in dataset and 'dataset' in dataset:
+                dataset = dataset['dataset']
+            pipeline = dataset.get('pipeline')
+        if pipeline is None:
+            pipeline = cfg.get(f'{split}_pipeline')
+        sampling = pipeline_sampling(pipeline)
+        if sampling is not None:
+            needs[split] = sampling
+    if not needs:
+        raise ValueError(
+            f'config {config}: none of the {"/".join(SPLITS)} pipelines has '
+            'a frame-sampling step (a transform with clip_len, e.g. '
+            'SampleFrames or UniformSample); expected a video recognition '
+            'config')
+    return needs
+
+
+def short_video_reason(num_frames: int,
+                       needs: Dict[str, Tuple[int, str]]) -> Optional[str]:
+    """Say which pipelines sample more frames than a video has.
+
+    Args:
+        num_frames (int): The video's frame count (decord's).
+        needs (dict[str, tuple[int, str]]): :func:`config_sampling`.
+
+    Returns:
+        str | None: The reason, None if no pipeline needs more frames.
+    """
+    short = [
+        f'{split} pipeline\'s {step} needs {need}'
+        for split, (need, step) in needs.items() if num_frames < need
+    ]
+    if not short:
+        return None
+    return (f'too short for the config: {num_frames} frames, but the '
+            f'{"; the ".join(short)} (its frames would be repeated to fill '
+            'the clip)')
+
+
+def report_reasons(
+        report: VideoReport,
+        needs: Optional[Dict[str, Tuple[int, str]]] = None) -> List[str]:
+    """Every reason to flag one file.
+
+    Args:
+        report (VideoReport): The file's report.
+        needs (dict, optional): :func:`config_sampling` of ``--config``.
+
+    Returns:
+        list[str]: The unreadable reason alone (``report.problem``), else
+        the reasons prefixed by their class (``out of time order: ...``,
+        ``too short for the config: ...``); empty if the file passes.
+    """
+    if report.problem is not None:
+        return [report.problem]
+    reasons = [f'out of time order: {p}' for p in report.order]
+    if needs:
+        short = short_video_reason(report.num_frames, needs)
+        if short is not None:
+            reasons.append(short)
+    return reasons
 
 
 def usage_error(message: str) -> None:
@@ -108,7 +219,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         argv (list[str], optional): Arguments without the program name.
 
     Returns:
-        int: The exit code (0: all readable, 1: some unreadable).
+        int: The exit code (0: no file flagged, 1: some flagged).
     """
     args = parse_args(argv)
     if args.num_workers < 1:
@@ -120,25 +231,46 @@ def main(argv: Optional[List[str]] = None) -> int:
                                        args.multi_class)
     except (FileNotFoundError, AnnotationListError) as exc:
         usage_error(str(exc))
+    needs = None
+    if args.config is not None:
+        if not osp.isfile(args.config):
+            usage_error(f'config not found: {args.config!r}')
+        try:
+            needs = config_sampling(args.config)
+        except ValueError as exc:
+            usage_error(str(exc))
     paths = [osp.join(args.root, name) for name, _ in entries]
-    bad = check_videos(paths, args.num_workers)
-    for path, reason in bad:
-        print(f'{path}: {reason}')
-    bad_paths = {p for p, _ in bad}
+    reports = check_videos(paths, args.num_workers)
+    flagged = [(r.path, report_reasons(r, needs)) for r in reports]
+    flagged = [(path, reasons) for path, reasons in flagged if reasons]
+    for path, reasons in flagged:
+        print(f'{path}: {"; ".join(reasons)}')
+    flagged_paths = {p for p, _ in flagged}
     if args.out:
         with open(args.out, 'w', encoding='utf-8') as f:
-            f.writelines(p + '\n' for p, _ in bad)
+            f.writelines(p + '\n' for p, _ in flagged)
     if args.out_clean:
         with open(args.annotation, encoding='utf-8') as f:
             lines = [ln for ln in f.read().splitlines() if ln.strip()]
         # read_annotation_list yields one entry per non-blank line, in order
         with open(args.out_clean, 'w', encoding='utf-8') as f:
             f.writelines(line + '\n' for line, path in zip(lines, paths)
-                         if path not in bad_paths)
+                         if path not in flagged_paths)
     total = len(paths)
-    print(f'checked {total} videos listed in {args.annotation}: '
-          f'{len(bad)} unreadable ({100.0 * len(bad) / total:.1f} %)')
-    return 1 if bad else 0
+    unreadable = sum(r.problem is not None for r in reports)
+    summary = (f'checked {total} videos listed in {args.annotation}: '
+               f'{unreadable} unreadable ({100.0 * unreadable / total:.1f} %)')
+    disordered = sum(r.problem is None and bool(r.order) for r in reports)
+    if disordered:
+        summary += f', {disordered} out of time order'
+    if needs is not None:
+        short = sum(
+            r.problem is None
+            and short_video_reason(r.num_frames, needs) is not None
+            for r in reports)
+        summary += f', {short} too short for {args.config}'
+    print(summary)
+    return 1 if flagged else 0
 
 
 if __name__ == '__main__':

@@ -12,7 +12,6 @@ config or a transform) are never swallowed.
 :func:`probe_video` (decodes a file completely) and
 :func:`read_annotation_list` are shared with ``tools/misc/check_videos.py``.
 """
-import io
 import logging
 import math
 import os
@@ -24,6 +23,8 @@ from mmengine.logging import print_log
 
 from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
+
+from .video_probe import probe_video
 
 #: Names of the MMAction2 transforms that open or decode the video file.
 #: Any exception raised inside one of these marks the sample's file broken.
@@ -105,36 +106,6 @@ def read_annotation_list(ann_file: str,
             f'annotation list {ann_file!r} holds no samples (it is empty or '
             'blank); expected one "<video path> <label>" line per sample')
     return entries
-
-
-def probe_video(filename: str, chunk: int = 64) -> Optional[str]:
-    """Open a video with decord and decode every frame.
-
-    Args:
-        filename (str): Video file path.
-        chunk (int): Frames decoded per batch (bounds memory).
-            Defaults to 64.
-
-    Returns:
-        str | None: None if every frame decodes, else a one-line reason.
-    """
-    import decord
-    if not osp.isfile(filename):
-        return 'file not found'
-    if osp.getsize(filename) == 0:
-        return 'empty file (0 bytes)'
-    try:
-        with open(filename, 'rb') as f:
-            reader = decord.VideoReader(io.BytesIO(f.read()), num_threads=1)
-        total = len(reader)
-        if total == 0:
-            return 'no decodable frames'
-        for start in range(0, total, chunk):
-            reader.get_batch(list(range(start, min(start + chunk,
-                                                   total)))).asnumpy()
-    except Exception as exc:  # decord raises RuntimeError and DECORDError
-        return _one_line(exc)
-    return None
 
 
 def _one_line(exc: BaseException, limit: int = 200) -> str:
