@@ -227,9 +227,10 @@ def is_padded(results: dict) -> bool:
 
     Frame samplers (``SampleFrames``, ``UniformSample``,
     ``DiSTSegmentSample``) pad a video with fewer frames than a clip needs
-    by taking some frames more than once. This looks at the pipeline
-    results after sampling: some clip's ``frame_inds`` hold a repeated
-    index.
+    by taking some frames more than once (or by looping over it). This
+    looks at the pipeline results after sampling: the video has fewer than
+    ``clip_len * frame_interval`` frames (``total_frames``, when known)
+    and some clip's ``frame_inds`` repeat an index (or wrap around).
 
     Args:
         results (dict): Pipeline results with ``frame_inds`` (int array of
@@ -244,11 +245,16 @@ def is_padded(results: dict) -> bool:
     if inds is None or not isinstance(clip_len, (int, np.integer)) \
             or clip_len < 2:
         return False
+    total = results.get('total_frames')
+    interval = results.get('frame_interval') or 1
+    if total is not None and total >= clip_len * interval:
+        return False  # long enough: a repeat is the sampler's own choice
     inds = np.asarray(inds).reshape(-1)
     if inds.size == 0 or inds.size % clip_len:
         return False
-    clips = np.sort(inds.reshape(-1, int(clip_len)), axis=1)
-    return bool((clips[:, 1:] == clips[:, :-1]).any())
+    clips = inds.reshape(-1, int(clip_len))
+    # repeated (or, with out_of_bound_opt='loop', wrapped) indices
+    return bool((clips[:, 1:] <= clips[:, :-1]).any())
 
 
 def probe_video(filename: str, chunk: int = 64) -> Optional[str]:

@@ -42,8 +42,8 @@ class _Tally:
         self.datasets = datasets
         self.total = sum(len(ds) for ds in datasets)
         self.ceiling = sum(ds.broken_ceiling() for ds in datasets)
-        limits = sorted({repr(ds.max_broken) for ds in datasets})
-        self.max_broken = limits[0] if len(limits) == 1 else limits
+        limits = [ds.max_broken for ds in datasets]
+        self.max_broken = limits[0] if len(set(limits)) == 1 else limits
         self.source = ', '.join(str(ds.ann_file) for ds in datasets)
         #: job-wide broken files -> reason
         self.broken: Dict[str, str] = {}
