@@ -547,6 +547,11 @@ def test_training_with_unreadable_validation_videos_completes_and_reports(
     train_ann, _ = make_videos(str(tmp_path / 'train'), 8, {})
     val_root = str(tmp_path / 'val')
     val_ann, bad = make_videos(val_root, 12, {3: 'truncated', 8: 'missing'})
+    # one 3-frame video per list: its 8-frame clips repeat frames
+    short_train = write_random_video(
+        str(tmp_path / 'train' / 'clip_006.mp4'), seed=6, num_frames=3)
+    short_val = write_random_video(
+        osp.join(val_root, 'clip_010.mp4'), seed=10, num_frames=3)
     work = str(tmp_path / 'work')
     runner = Runner.from_cfg(
         _job_cfg(work, train_ann, str(tmp_path / 'train'),
@@ -557,6 +562,13 @@ def test_training_with_unreadable_validation_videos_completes_and_reports(
     assert '2 of 12 videos skipped' in log
     for path in bad:
         assert path in log
+    for what, short, total in (('epoch 1', short_train, 8),
+                               ('validation', short_val, 12)):
+        assert log.count(f'video {short} has 3 frames, fewer than the 8') \
+            == 1
+        assert (f"{what}: 1 of {total} videos are shorter than the sampled "
+                f"frame count and were padded by repeating frames: "
+                f"['{short}']") in log
     metrics = runner.val()
 
     clean_ann = str(tmp_path / 'clean.txt')
