@@ -68,6 +68,13 @@ def test_stock_metric_on_robust_set_is_an_error(dataset, stage):
                       metric=dict(type='AccMetric')))
     getattr(hook, f'before_{stage}')(runner)
     assert dataset.standins_enabled and dataset.report_hook_attached
+    # tools/test.py --dump adds DumpResults, which scores nothing
+    runner.val_loop.evaluator = Evaluator([
+        METRICS.build(
+            dict(type='DiSTSkipBrokenMetric', metric=dict(type='AccMetric'))),
+        METRICS.build(dict(type='DumpResults', out_file_path='r.pkl'))
+    ])
+    getattr(hook, f'before_{stage}')(runner)
 
 
 def test_merges_warns_once_and_stops_past_the_ceiling(dataset, messages):

@@ -32,7 +32,10 @@ from ...datasets.robust_video_dataset import (META_BROKEN, META_PADDED,
                                               summarize_names)
 from ...evaluation import DiSTSkipBrokenMetric
 
-_MODES = ('train', 'val', 'test')
+#: Metrics that score nothing and may see stand-ins: ``DumpResults`` (as
+#: added by ``tools/test.py --dump``) writes them with their
+#: ``dist_standin_for`` flag.
+UNSCORED_METRICS = ('DumpResults', )
 
 
 class _Tally:
@@ -74,8 +77,10 @@ class DiSTVideoReportHook(Hook):
       names.
     * Validation / test: a robust test-mode dataset must be scored through
       ``DiSTSkipBrokenMetric`` (else a ``ValueError`` before the first
-      batch); the dataset then returns flagged stand-ins for unreadable
-      videos, which the metric leaves out and reports.
+      batch; ``DumpResults`` scores nothing and is allowed, its entries
+      for stand-ins carry ``dist_standin_for``); the dataset then returns
+      flagged stand-ins for unreadable videos, which the metric leaves out
+      and reports.
 
     Args:
         interval (int): Gather over the ranks every ``interval``
@@ -101,6 +106,7 @@ class DiSTVideoReportHook(Hook):
             stock = [
                 type(m).__name__ for m in getattr(evaluator, 'metrics', [])
                 if not isinstance(m, DiSTSkipBrokenMetric)
+                and type(m).__name__ not in UNSCORED_METRICS
             ]
             testing = [ds for ds in datasets if ds.test_mode]
             if testing and stock:
