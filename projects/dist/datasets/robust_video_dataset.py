@@ -459,8 +459,14 @@ class DiSTRobustVideoDataset(VideoDataset):
             return self._on_broken(idx, filename, reason)
         return self._finish(data, filename, padded)
 
-    def _apply_pipeline(self, data: dict) -> Tuple[Optional[dict], bool]:
-        """Run the transforms; return the result and whether it is padded."""
+    def _apply_pipeline(
+            self, data: dict) -> Tuple[Optional[dict], Union[bool, tuple]]:
+        """Run the transforms.
+
+        Returns:
+            tuple: The result and, for a padded clip (:func:`is_padded`),
+            ``(total_frames, clip_len)``, else False.
+        """
         transforms = getattr(self.pipeline, 'transforms', [self.pipeline])
         padded, frames = False, None
         for transform in transforms:
