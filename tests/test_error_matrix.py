@@ -201,8 +201,8 @@ CASES = {
     (lambda p: read_annotation_list(str(p / 'none.txt')), FileNotFoundError,
      'annotation list not found: .*none.txt', 'expected a text file'),
     'annotation label out of range':
-    (lambda p: read_annotation_list(
-        write(p, 'a.mp4 0\nb.mp4\t7\n'), num_classes=4),
+    (lambda p:
+     read_annotation_list(write(p, 'a.mp4 0\nb.mp4\t7\n'), num_classes=4),
      AnnotationListError, r"file.txt:2: label 7 in line 'b.mp4\\t7'",
      r'out of range for num_classes=4; expected a class id in 0\.\.3'),
     'annotation label missing':

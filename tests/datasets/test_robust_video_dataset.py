@@ -271,8 +271,9 @@ def test_double_space_and_tab_lists_find_existing_files(tmp_path):
 def test_missing_labels(tmp_path):
     ann = tmp_path / 'a.txt'
     ann.write_text('c.mp4 1\nd.mp4\n')
-    with pytest.raises(AnnotationListError,
-                       match=r"a.txt:2: line 'd.mp4' has no label while"):
+    with pytest.raises(
+            AnnotationListError,
+            match=r"a.txt:2: line 'd.mp4' has no label while"):
         read_annotation_list(str(ann))
     ann.write_text('c.mp4\nd.mp4\n')  # inference list: no label at all
     assert read_annotation_list(str(ann)) == [('c.mp4', -1), ('d.mp4', -1)]
@@ -294,8 +295,7 @@ def test_labels_out_of_range_name_file_line_and_class_count(tmp_path, line):
         read_annotation_list(str(ann), num_classes=4)
     for test_mode in (False, True):  # at build time, not at the batch
         with pytest.raises(AnnotationListError, match=pattern):
-            build(str(ann), str(tmp_path), test_mode=test_mode,
-                  num_classes=4)
+            build(str(ann), str(tmp_path), test_mode=test_mode, num_classes=4)
     ann.write_text('x.mp4 1 9\n')
     with pytest.raises(AnnotationListError, match='label 9 .*num_classes=4'):
         read_annotation_list(str(ann), multi_class=True, num_classes=4)
@@ -304,8 +304,8 @@ def test_labels_out_of_range_name_file_line_and_class_count(tmp_path, line):
 def test_synthetic_dataset_checks_labels(tmp_path):
     from projects.dist.datasets import DiSTSyntheticMotionDataset
     (tmp_path / 'l.txt').write_text('a.mp4 0\nb.mp4 6\n')
-    with pytest.raises(AnnotationListError,
-                       match='l.txt:2: label 6 .*num_classes=6'):
+    with pytest.raises(
+            AnnotationListError, match='l.txt:2: label 6 .*num_classes=6'):
         DiSTSyntheticMotionDataset(
             ann_file='l.txt',
             pipeline=[],
@@ -345,8 +345,7 @@ def test_short_video_is_flagged_and_warned_once(tmp_path, warnings_log):
         ds = build(str(ann), str(tmp_path), test_mode=test_mode)
         first, again, long = ds[0], ds[0], ds[1]
         assert first['data_samples'].metainfo[META_PADDED] == dict(
-            filename=str(tmp_path / 'short.mp4'), total_frames=3,
-            clip_len=8)
+            filename=str(tmp_path / 'short.mp4'), total_frames=3, clip_len=8)
         assert META_PADDED in again['data_samples'].metainfo
         assert META_PADDED not in long['data_samples'].metainfo
     warned = [m for m in warnings_log if 'short.mp4 has 3 frames' in m]
@@ -508,8 +507,7 @@ def _job_cfg(work_dir: str,
             work_dir=work_dir,
             train_dataloader=loader(train_ann, root, PIPELINE, shuffle,
                                     **train_set),
-            train_cfg=dict(
-                type='EpochBasedTrainLoop', max_epochs=max_epochs),
+            train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=max_epochs),
             optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
             custom_hooks=[dict(type='DiSTVideoReportHook')],
             default_hooks=dict(
@@ -554,16 +552,16 @@ def test_training_with_unreadable_validation_videos_completes_and_reports(
         osp.join(val_root, 'clip_010.mp4'), seed=10, num_frames=3)
     work = str(tmp_path / 'work')
     runner = Runner.from_cfg(
-        _job_cfg(work, train_ann, str(tmp_path / 'train'),
-                 val=(val_ann, val_root)))
+        _job_cfg(
+            work, train_ann, str(tmp_path / 'train'), val=(val_ann, val_root)))
     runner.train()
     assert runner.epoch == 1 and osp.isfile(osp.join(work, 'epoch_1.pth'))
     log = _log_text(work)
     assert '2 of 12 videos skipped' in log
     for path in bad:
         assert path in log
-    for what, short, total in (('epoch 1', short_train, 8),
-                               ('validation', short_val, 12)):
+    for what, short, total in (('epoch 1', short_train, 8), ('validation',
+                                                             short_val, 12)):
         assert log.count(f'video {short} has 3 frames, fewer than the 8') \
             == 1
         assert (f"{what}: 1 of {total} videos are shorter than the sampled "
@@ -573,8 +571,9 @@ def test_training_with_unreadable_validation_videos_completes_and_reports(
 
     clean_ann = str(tmp_path / 'clean.txt')
     with open(val_ann) as f, open(clean_ann, 'w') as out:
-        out.writelines(line for line in f
-                       if osp.join(val_root, line.split()[0]) not in bad)
+        out.writelines(
+            line for line in f if osp.join(val_root,
+                                           line.split()[0]) not in bad)
     clean_cfg = _job_cfg(
         str(tmp_path / 'work_clean'),
         train_ann,
@@ -592,8 +591,8 @@ def test_broken_ceiling_is_job_wide_with_4_workers(tmp_path):
     ann, bad = make_videos(root, 40, {i: 'missing' for i in (5, 15, 25, 35)})
     work = str(tmp_path / 'work')
     runner = Runner.from_cfg(
-        _job_cfg(work, ann, root, num_workers=4, max_epochs=2,
-                 max_broken=0.05))
+        _job_cfg(
+            work, ann, root, num_workers=4, max_epochs=2, max_broken=0.05))
     with pytest.raises(BrokenVideoError) as info:
         runner.train()
     msg = str(info.value)

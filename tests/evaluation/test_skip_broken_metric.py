@@ -47,8 +47,7 @@ def test_stand_ins_are_dropped_and_reported(monkeypatch):
         metric_list=('top_k_accuracy', 'mean_class_accuracy'),
         metric_options=dict(top_k_accuracy=dict(topk=(1, 2))))
     samples = make_samples(12, {2: 'v/b2.mp4', 9: 'v/b9.mp4'})
-    wrapped = evaluate(dict(type='DiSTSkipBrokenMetric', metric=acc),
-                       samples)
+    wrapped = evaluate(dict(type='DiSTSkipBrokenMetric', metric=acc), samples)
     readable = [s for s in samples if META_STANDIN not in s]
     assert wrapped == evaluate(acc, readable)
     assert list(wrapped) == ['acc/top1', 'acc/top2', 'acc/mean1']

@@ -63,8 +63,7 @@ class AnnotationListError(ValueError):
     """An annotation list is empty, unreadable or has a malformed line."""
 
 
-def summarize_names(names: Sequence[str],
-                    limit: int = _SUMMARY_LIMIT) -> str:
+def summarize_names(names: Sequence[str], limit: int = _SUMMARY_LIMIT) -> str:
     """Format file names for a summary, eliding all but the first ``limit``.
 
     Args:

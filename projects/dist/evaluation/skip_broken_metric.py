@@ -121,6 +121,7 @@ class DiSTSkipBrokenMetric(BaseMetric):
             raise BrokenVideoError(
                 f'none of the {len(results)} videos could be decoded: '
                 f'{summarize_names(skipped)}; nothing to score')
-        kept = [x for r in results if r['standin'] is None
-                for x in r['results']]
+        kept = [
+            x for r in results if r['standin'] is None for x in r['results']
+        ]
         return self.metric.compute_metrics(kept)

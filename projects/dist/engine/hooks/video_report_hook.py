@@ -26,8 +26,7 @@ from mmengine.logging import print_log
 
 from mmaction.registry import HOOKS
 from ...datasets.robust_video_dataset import (META_BROKEN, META_PADDED,
-                                              BrokenVideoError,
-                                              broken_summary,
+                                              BrokenVideoError, broken_summary,
                                               iter_robust_datasets,
                                               summarize_names)
 from ...evaluation import DiSTSkipBrokenMetric
@@ -150,8 +149,8 @@ class DiSTVideoReportHook(Hook):
                 tally.new_broken.append((name, reason))
             padded = meta.get(META_PADDED)
             if padded:
-                tally.new_padded[padded['filename']] = (
-                    padded['total_frames'], padded['clip_len'])
+                tally.new_padded[padded['filename']] = (padded['total_frames'],
+                                                        padded['clip_len'])
 
     def _sync(self, mode: str) -> None:
         """Gather the new finds of all ranks; warn; enforce the ceiling."""
