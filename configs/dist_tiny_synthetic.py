@@ -75,6 +75,7 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         ann_file='train.txt',
+        num_classes=num_classes,
         pipeline=train_pipeline,
         **synthetic))
 val_dataloader = dict(
@@ -85,6 +86,7 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         ann_file='val.txt',
+        num_classes=num_classes,
         pipeline=val_pipeline,
         test_mode=True,
         **synthetic))
@@ -96,6 +98,7 @@ test_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         ann_file='test.txt',
+        num_classes=num_classes,
         pipeline=test_pipeline,
         test_mode=True,
         **synthetic))

@@ -200,6 +200,15 @@ CASES = {
     'missing annotation list':
     (lambda p: read_annotation_list(str(p / 'none.txt')), FileNotFoundError,
      'annotation list not found: .*none.txt', 'expected a text file'),
+    'annotation label out of range':
+    (lambda p:
+     read_annotation_list(write(p, 'a.mp4 0\nb.mp4\t7\n'), num_classes=4),
+     AnnotationListError, r"file.txt:2: label 7 in line 'b.mp4\\t7'",
+     r'out of range for num_classes=4; expected a class id in 0\.\.3'),
+    'annotation label missing':
+    (lambda p: read_annotation_list(write(p, 'a.mp4 0\nb.mp4\n')),
+     AnnotationListError, r"file.txt:2: line 'b.mp4' has no label",
+     'expected "<video path> <label>"'),
     'unknown arch': (lambda p: resolve_clip_arch('ViT-X/99'), KeyError,
                      "unknown CLIP arch 'ViT-X/99'",
                      r"expected one of \[.*'ViT-B/16'"),

@@ -15,5 +15,6 @@ from .version import __version__  # noqa: E402
 from .models import *  # noqa: E402,F401,F403
 from .datasets import *  # noqa: E402,F401,F403
 from .engine import *  # noqa: E402,F401,F403
+from .evaluation import *  # noqa: E402,F401,F403
 
 __all__ = ['__version__']

@@ -87,6 +87,7 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         ann_file=ann_file_train,
+        num_classes=num_classes,
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline))
 val_dataloader = dict(
@@ -97,6 +98,7 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         ann_file=ann_file_val,
+        num_classes=num_classes,
         data_prefix=dict(video=data_root_val),
         pipeline=val_pipeline,
         test_mode=True))
@@ -108,13 +110,20 @@ test_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         ann_file=ann_file_test,
+        num_classes=num_classes,
         data_prefix=dict(video=data_root_val),
         pipeline=test_pipeline,
         test_mode=True))
 
-# top-1 / top-5 and mean class accuracy
+# top-1 / top-5 and mean class accuracy, over the readable videos: the
+# wrapper leaves the stand-ins of unreadable videos out and reports them
 val_evaluator = dict(
-    type='AccMetric',
-    metric_list=('top_k_accuracy', 'mean_class_accuracy'),
-    metric_options=dict(top_k_accuracy=dict(topk=(1, 5))))
+    type='DiSTSkipBrokenMetric',
+    metric=dict(
+        type='AccMetric',
+        metric_list=('top_k_accuracy', 'mean_class_accuracy'),
+        metric_options=dict(top_k_accuracy=dict(topk=(1, 5)))))
 test_evaluator = val_evaluator
+# counts broken videos over all workers and ranks (max_broken), reports
+# them and clips padded because their video is too short
+custom_hooks = [dict(type='DiSTVideoReportHook')]

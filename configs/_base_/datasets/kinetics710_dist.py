@@ -47,33 +47,39 @@ test_pipeline = _base_.test_pipeline
 
 k400_trainset = dict(
     type=dataset_type,
+    num_classes=num_classes,
     ann_file=k400_ann_file_train,
     data_prefix=dict(video=k400_data_root),
     pipeline=train_pipeline)
 k600_trainset = dict(
     type=dataset_type,
+    num_classes=num_classes,
     ann_file=k600_ann_file_train,
     data_prefix=dict(video=k600_data_root),
     pipeline=train_pipeline)
 k700_trainset = dict(
     type=dataset_type,
+    num_classes=num_classes,
     ann_file=k700_ann_file_train,
     data_prefix=dict(video=k700_data_root),
     pipeline=train_pipeline)
 k400_valset = dict(
     type=dataset_type,
+    num_classes=num_classes,
     ann_file=k400_ann_file_val,
     data_prefix=dict(video=k400_data_root_val),
     pipeline=val_pipeline,
     test_mode=True)
 k600_valset = dict(
     type=dataset_type,
+    num_classes=num_classes,
     ann_file=k600_ann_file_val,
     data_prefix=dict(video=k600_data_root_val),
     pipeline=val_pipeline,
     test_mode=True)
 k700_valset = dict(
     type=dataset_type,
+    num_classes=num_classes,
     ann_file=k700_ann_file_val,
     data_prefix=dict(video=k700_data_root_val),
     pipeline=val_pipeline,

@@ -7,6 +7,7 @@ from mmengine.logging import print_log
 
 from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
+from .robust_video_dataset import load_video_list
 from .synthetic import SyntheticMotionGenerator, write_random_clip_weights
 
 
@@ -46,7 +47,10 @@ class DiSTSyntheticMotionDataset(VideoDataset):
             :func:`~projects.dist.datasets.synthetic.write_random_clip_weights`).
             The model config then points its encoders' ``pretrained`` at
             ``path``. Defaults to None (nothing written).
-        **kwargs: Passed to :class:`mmaction.datasets.VideoDataset`.
+        **kwargs: Passed to :class:`mmaction.datasets.VideoDataset`; with
+            ``num_classes`` the labels are checked when the list is read
+            (see :func:`~projects.dist.datasets.robust_video_dataset.
+            read_annotation_list`).
     """
 
     def __init__(self,
@@ -82,6 +86,15 @@ class DiSTSyntheticMotionDataset(VideoDataset):
             data_root=data_root,
             data_prefix=data_prefix,
             **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """Read and check the annotation list (labels against
+        ``num_classes``, any whitespace between path and label).
+
+        Returns:
+            list[dict]: ``dict(filename=..., label=...)`` per sample.
+        """
+        return load_video_list(self)
 
     def _generate_once(self) -> None:
         """Generate on rank 0 if needed; all ranks wait for it."""

@@ -1,8 +1,9 @@
 """Training-engine extensions; importing registers them in MMAction2."""
-from .hooks import DiSTCurvePlotHook, DiSTSafeCheckpointHook
+from .hooks import (DiSTCurvePlotHook, DiSTSafeCheckpointHook,
+                    DiSTVideoReportHook)
 from .optimizers import DiSTOptimWrapperConstructor
 
 __all__ = [
     'DiSTCurvePlotHook', 'DiSTSafeCheckpointHook',
-    'DiSTOptimWrapperConstructor'
+    'DiSTOptimWrapperConstructor', 'DiSTVideoReportHook'
 ]
