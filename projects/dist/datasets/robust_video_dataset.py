@@ -24,6 +24,7 @@ from mmengine.logging import print_log
 
 from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
+from .seeded_augmentation import SeededAugmentationMixin
 
 #: Names of the MMAction2 transforms that open or decode the video file.
 #: Any exception raised inside one of these marks the sample's file broken.
@@ -148,7 +149,7 @@ class _DecodeFailure(Exception):
 
 
 @DATASETS.register_module()
-class DiSTRobustVideoDataset(VideoDataset):
+class DiSTRobustVideoDataset(SeededAugmentationMixin, VideoDataset):
     """``VideoDataset`` that skips, counts and reports undecodable videos.
 
     Same annotation format and arguments as MMAction2's ``VideoDataset``,
