@@ -12,7 +12,8 @@ The runs use the shipped recipes' settings, read from the config files:
 * the random augmentation of the Kinetics recipe
   (``configs/_base_/datasets/kinetics400_dist.py``: random frame offsets,
   ``RandomResizedCrop``, ``Flip``, ``RandomGrayscale``), only scaled to the
-  tiny model's 8 frames of 32 px;
+  tiny model's 8 frames of 32 px, and its Mixup/CutMix batch blending in
+  the data preprocessor, with ``DiSTIterationSeedHook``;
 * fused AdamW with merged parameter groups, gradient clipping, linear
   warm-up and an iteration-based cosine schedule.
 
@@ -25,7 +26,10 @@ What makes a resumed run exact (see docs/reliability.md, "Exact resume"):
   hands each index to the dataset with ``(seed, epoch)``, and the DiST
   datasets seed python/numpy/torch RNGs from ``(seed, epoch, index)`` for
   that sample. The stock ``DefaultSampler`` with persistent workers is
-  shown here NOT to be exact (the check can fail).
+  shown here NOT to be exact (the check can fail);
+* random operations in the training process (Mixup/CutMix): MMEngine
+  seeds its RNGs once per process; ``DiSTIterationSeedHook`` re-seeds them
+  from ``(seed, iteration)`` before every step.
 
 ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` is needed for resume: torch >= 2.6
 loads with ``weights_only=True`` by default, which cannot unpickle a full
@@ -119,6 +123,18 @@ def recipe_pipeline() -> list:
     return pipeline
 
 
+def recipe_blending() -> dict:
+    """The Kinetics recipe's Mixup/CutMix batch blending, for 4 classes.
+
+    Returns:
+        dict: ``RandomBatchAugment`` config for the data preprocessor.
+    """
+    blending = Config.fromfile(RECIPE_AUGMENTATION).to_dict()['blending']
+    for augment in blending['augments']:
+        augment['num_classes'] = len(CLASS_NAMES)
+    return blending
+
+
 def make_runner(work_dir: str,
                 ann: str,
                 max_epochs: int,
@@ -137,6 +153,7 @@ def make_runner(work_dir: str,
     cfg = Config.fromfile(TINY_MODEL)
     cfg.model.cls_head.num_classes = len(CLASS_NAMES)
     cfg.model.cls_head.class_names = list(CLASS_NAMES)
+    cfg.model.data_preprocessor.blending = recipe_blending()
     cfg.merge_from_dict(
         dict(
             default_scope='mmaction',
@@ -175,6 +192,8 @@ def make_runner(work_dir: str,
                     end=MAX_EPOCHS,
                     convert_to_iter_based=True)
             ],
+            # seeds the training process's RNGs (Mixup/CutMix) per step
+            custom_hooks=[dict(type='DiSTIterationSeedHook')],
             default_hooks=dict(
                 checkpoint=dict(type='DiSTSafeCheckpointHook', interval=1),
                 logger=dict(type='LoggerHook', interval=100)),

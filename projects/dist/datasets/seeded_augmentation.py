@@ -23,26 +23,37 @@ import torch
 from .samplers import SeededIndex
 
 _UINT64 = 1 << 64
+#: First key of the per-sample seeds of :class:`SeededAugmentationMixin`.
+SAMPLE_STREAM = 1
+#: First key of the per-iteration seeds of ``DiSTIterationSeedHook``.
+ITERATION_STREAM = 2
 
 
-def seed_global_rngs(*keys: int) -> None:
+def seed_global_rngs(*keys: int, cuda: bool = False) -> None:
     """Seed python ``random``, ``numpy.random`` and torch's CPU generator.
 
     The three seeds are derived from ``keys`` with
     ``numpy.random.SeedSequence``, so nearby keys (index 7 and 8, epoch 1
-    and 2) give unrelated streams. CUDA generators are not touched.
+    and 2) give unrelated streams. Callers put a constant naming their use
+    first (:data:`SAMPLE_STREAM`, ...), so that different uses never share
+    a stream.
 
     Args:
         *keys (int): Integers identifying the draw, e.g.
-            ``(seed, epoch, index, attempt)``. Negative values are taken
-            modulo 2**64.
+            ``(SAMPLE_STREAM, seed, epoch, index, attempt)``. Negative
+            values are taken modulo 2**64.
+        cuda (bool): Also seed every CUDA device's generator (with torch's
+            seed), if CUDA is initialised in this process. Defaults to
+            False.
     """
     words = np.random.SeedSequence([k % _UINT64 for k in keys
                                     ]).generate_state(6, np.uint32)
     random.seed((int(words[0]) << 32) | int(words[1]))
     np.random.seed(words[2:4])
-    torch.random.default_generator.manual_seed((int(words[4]) << 32)
-                                               | int(words[5]))
+    torch_seed = (int(words[4]) << 32) | int(words[5])
+    torch.random.default_generator.manual_seed(torch_seed)
+    if cuda and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.manual_seed_all(torch_seed)
 
 
 @contextmanager
@@ -79,12 +90,13 @@ class SeededAugmentationMixin:
 
     ``dataset[i]`` with a :class:`SeededIndex` runs the stock
     ``BaseDataset.__getitem__(int(i))`` inside
-    :func:`seeded_global_rngs` keyed by ``(i.seed, i.epoch, i.key, 0)``
+    :func:`seeded_global_rngs` keyed by
+    ``(SAMPLE_STREAM, i.seed, i.epoch, i.key, 0)``
     (``i.key`` is the index the sampler drew; it equals ``i`` unless a
     dataset wrapper mapped it). When the pipeline returns None (a broken
     video, a failed augmentation), MMEngine draws a replacement with
     ``_rand_another``; here each retry ``k`` first re-seeds the RNGs from
-    ``(i.seed, i.epoch, i.key, k)``, so the
+    ``(SAMPLE_STREAM, i.seed, i.epoch, i.key, k)``, so the
     replacement and its augmentation do not depend on how many random
     numbers the failed attempt drew either. A plain ``int`` index (stock
     ``DefaultSampler``, ``dataset[3]``) behaves exactly as without the
@@ -116,7 +128,7 @@ class SeededAugmentationMixin:
         outer = self._seeded_draw
         self._seeded_draw = [idx.seed, idx.epoch, idx.key, 0]
         try:
-            with seeded_global_rngs(*self._seeded_draw):
+            with seeded_global_rngs(SAMPLE_STREAM, *self._seeded_draw):
                 return super().__getitem__(int(idx))
         finally:
             self._seeded_draw = outer
@@ -129,5 +141,5 @@ class SeededAugmentationMixin:
         """
         if self._seeded_draw is not None:
             self._seeded_draw[3] += 1
-            seed_global_rngs(*self._seeded_draw)
+            seed_global_rngs(SAMPLE_STREAM, *self._seeded_draw)
         return super()._rand_another()

@@ -1,8 +1,9 @@
 """Training-engine extensions; importing registers them in MMAction2."""
-from .hooks import DiSTCurvePlotHook, DiSTSafeCheckpointHook
+from .hooks import (DiSTCurvePlotHook, DiSTIterationSeedHook,
+                    DiSTSafeCheckpointHook)
 from .optimizers import DiSTOptimWrapperConstructor
 
 __all__ = [
-    'DiSTCurvePlotHook', 'DiSTSafeCheckpointHook',
+    'DiSTCurvePlotHook', 'DiSTIterationSeedHook', 'DiSTSafeCheckpointHook',
     'DiSTOptimWrapperConstructor'
 ]

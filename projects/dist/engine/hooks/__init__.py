@@ -1,5 +1,8 @@
 """Runner hooks."""
 from .curve_plot_hook import DiSTCurvePlotHook
+from .iteration_seed_hook import DiSTIterationSeedHook
 from .safe_checkpoint_hook import DiSTSafeCheckpointHook
 
-__all__ = ['DiSTCurvePlotHook', 'DiSTSafeCheckpointHook']
+__all__ = [
+    'DiSTCurvePlotHook', 'DiSTIterationSeedHook', 'DiSTSafeCheckpointHook'
+]
