@@ -1,4 +1,5 @@
 """DiSTIterationSeedHook: training-process RNGs seeded from (seed, iter)."""
+import os.path as osp
 import random
 from types import SimpleNamespace
 
@@ -9,7 +10,11 @@ from mmengine.config import Config
 from mmaction.registry import HOOKS, MODELS
 from mmaction.structures import ActionDataSample
 from projects.dist.engine.hooks import DiSTIterationSeedHook
-from tests.test_resume_equivalence import RECIPE_AUGMENTATION
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: the shipped dataset config whose Mixup/CutMix blending is replayed
+RECIPE_AUGMENTATION = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets',
+                               'kinetics400_dist.py')
 
 
 def draw_all() -> tuple:
