@@ -71,7 +71,7 @@ train_dataloader = dict(
     batch_size=16,
     num_workers=1,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='DiSTSeededSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         ann_file='train.txt',

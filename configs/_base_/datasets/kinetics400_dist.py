@@ -83,7 +83,7 @@ train_dataloader = dict(
     batch_size=train_batch_size,
     num_workers=num_workers,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='DiSTSeededSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         ann_file=ann_file_train,
@@ -124,6 +124,13 @@ val_evaluator = dict(
         metric_list=('top_k_accuracy', 'mean_class_accuracy'),
         metric_options=dict(top_k_accuracy=dict(topk=(1, 5)))))
 test_evaluator = val_evaluator
-# counts broken videos over all workers and ranks (max_broken), reports
-# them and clips padded because their video is too short
-custom_hooks = [dict(type='DiSTVideoReportHook')]
+# DiSTVideoReportHook counts broken videos over all workers and ranks
+# (max_broken), reports them and clips padded because their video is too
+# short; DiSTIterationSeedHook seeds Mixup/CutMix (drawn in the training
+# process) per iteration, so a resumed run draws what the uninterrupted one
+# did (the sampler, DiSTSeededSampler, does the same for the augmentation in
+# the data workers)
+custom_hooks = [
+    dict(type='DiSTVideoReportHook'),
+    dict(type='DiSTIterationSeedHook')
+]

@@ -34,6 +34,7 @@ from mmengine.logging import print_log
 
 from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
+from .seeded_augmentation import SeededAugmentationMixin
 
 from .video_probe import probe_video
 
@@ -268,7 +269,7 @@ class _DecodeFailure(Exception):
 
 
 @DATASETS.register_module()
-class DiSTRobustVideoDataset(VideoDataset):
+class DiSTRobustVideoDataset(SeededAugmentationMixin, VideoDataset):
     """``VideoDataset`` that skips, counts and reports undecodable videos.
 
     Same annotation format and arguments as MMAction2's ``VideoDataset``,

@@ -8,11 +8,12 @@ from mmengine.logging import print_log
 from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
 from .robust_video_dataset import load_video_list
+from .seeded_augmentation import SeededAugmentationMixin
 from .synthetic import SyntheticMotionGenerator, write_random_clip_weights
 
 
 @DATASETS.register_module()
-class DiSTSyntheticMotionDataset(VideoDataset):
+class DiSTSyntheticMotionDataset(SeededAugmentationMixin, VideoDataset):
     """MMAction2 ``VideoDataset`` that generates its videos when missing.
 
     The built-in default dataset of this project (see

@@ -1,9 +1,9 @@
 """Training-engine extensions; importing registers them in MMAction2."""
-from .hooks import (DiSTCurvePlotHook, DiSTSafeCheckpointHook,
-                    DiSTVideoReportHook)
+from .hooks import (DiSTCurvePlotHook, DiSTIterationSeedHook,
+                    DiSTSafeCheckpointHook, DiSTVideoReportHook)
 from .optimizers import DiSTOptimWrapperConstructor
 
 __all__ = [
-    'DiSTCurvePlotHook', 'DiSTSafeCheckpointHook',
+    'DiSTCurvePlotHook', 'DiSTIterationSeedHook', 'DiSTSafeCheckpointHook',
     'DiSTOptimWrapperConstructor', 'DiSTVideoReportHook'
 ]
