@@ -54,6 +54,9 @@ class DiSTCLIPVisual(BaseModule):
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
+    #: checks its own tensors when loaded (see utils/state_checks.py)
+    checks_own_load = True
+
     _DTYPES = dict(fp32=torch.float32, fp16=torch.float16, bf16=torch.bfloat16)
 
     def __init__(self,

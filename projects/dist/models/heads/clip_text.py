@@ -31,6 +31,9 @@ class DiSTCLIPText(BaseModule):
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
+    #: checks its own tensors when loaded (see utils/state_checks.py)
+    checks_own_load = True
+
     def __init__(self,
                  arch: Union[str, dict] = 'ViT-B/16',
                  pretrained: Optional[str] = None,
