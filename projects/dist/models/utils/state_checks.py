@@ -266,3 +266,45 @@ def _attach_coverage_check(parent: nn.Module, name: str,
 #: Handle of the global hook (``.remove()`` detaches it).
 COVERAGE_HOOK_HANDLE = register_module_module_registration_hook(
     _attach_coverage_check)
+
+
+def expect_weights_later(tower: nn.Module, config_key: str) -> None:
+    """Note that a frozen tower was initialised without ``pretrained``.
+
+    Called from the tower's ``init_weights``. Unless a checkpoint fills the
+    tower before its first forward (``load_from``, ``--resume``: see
+    :func:`weights_loaded`), that forward logs one WARNING naming
+    ``config_key``: a frozen tower with random weights gives the side
+    network noise to learn from.
+
+    Args:
+        tower (nn.Module): The frozen tower.
+        config_key (str): Its ``pretrained`` key in the usual configs, e.g.
+            ``'model.backbone.spatial_encoder.pretrained'``.
+    """
+    state = vars(tower)
+    state['_random_weights_key'] = config_key
+    if not state.get('_random_weights_hook', False):
+        tower.register_forward_pre_hook(_warn_random_weights)
+        state['_random_weights_hook'] = True
+
+
+def weights_loaded(tower: nn.Module) -> None:
+    """Note that a checkpoint filled ``tower`` (see
+    :func:`expect_weights_later`)."""
+    vars(tower).pop('_random_weights_key', None)
+
+
+def _warn_random_weights(module: nn.Module, args) -> None:
+    """Forward pre-hook: warn once if the frozen tower is still random."""
+    key = vars(module).pop('_random_weights_key', None)
+    if key is not None:
+        print_log(
+            f'{type(module).__name__} is frozen but has RANDOM weights: '
+            f'{key} is None and no checkpoint loaded the tower, so its '
+            'features are noise and nothing trains them. Set '
+            f'{key} to CLIP weights (an OpenAI .pt file, a CLIP state dict '
+            "or an open_clip tag such as 'openai'), or load a checkpoint "
+            'that holds them; ignore this only in tests.',
+            logger='current',
+            level=logging.WARNING)
