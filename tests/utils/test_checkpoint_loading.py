@@ -91,3 +91,24 @@ def test_non_dict_and_missing_files(tmp_path):
     assert torch.equal(load_checkpoint_file(path), torch.zeros(2))
     with pytest.raises(FileNotFoundError, match='checkpoint not found: .*x'):
         CheckpointLoader.load_checkpoint(str(tmp_path / 'x.pth'))
+
+
+def test_runner_load_from_names_the_file(tmp_path):
+    # tools/train.py and tools/test.py hand load_from to MMEngine's Runner
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+
+    class Tiny(BaseModel):
+
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(2, 2)
+
+        def forward(self, *args, **kwargs):
+            return {}
+
+    path, pattern = bad_files(tmp_path)['empty']
+    runner = Runner(
+        model=Tiny(), work_dir=str(tmp_path / 'work'), load_from=path)
+    with pytest.raises(CheckpointFileError, match=pattern):
+        runner.load_or_resume()
