@@ -169,3 +169,15 @@ def test_no_warning_when_a_checkpoint_fills_the_towers(monkeypatch):
     model.eval()
     model(torch.zeros(1, 1, 3, 4, 32, 32), mode='tensor')
     assert logged == []
+
+
+def test_init_recognizer_refuses_an_uncovered_file(tmp_path):
+    # tools/demo.py builds its model with mmaction.apis.init_recognizer
+    from mmengine.config import Config
+
+    from mmaction.apis import init_recognizer
+    path = save(tmp_path, {})
+    cfg = Config(dict(model=tiny_recognizer_cfg()))
+    with pytest.raises(CheckpointMismatchError,
+                       match='covers none .*an empty state_dict'):
+        init_recognizer(cfg, path, device='cpu')
