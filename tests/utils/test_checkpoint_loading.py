@@ -109,6 +109,9 @@ def test_runner_load_from_names_the_file(tmp_path):
 
     path, pattern = bad_files(tmp_path)['empty']
     runner = Runner(
-        model=Tiny(), work_dir=str(tmp_path / 'work'), load_from=path)
+        model=Tiny(),
+        work_dir=str(tmp_path / 'work'),
+        load_from=path,
+        default_scope='mmaction')  # a Runner makes its scope the current
     with pytest.raises(CheckpointFileError, match=pattern):
         runner.load_or_resume()
