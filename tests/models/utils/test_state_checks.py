@@ -154,6 +154,7 @@ def test_frozen_towers_without_weights_warn_once(monkeypatch):
     model(x.unsqueeze(0), mode='tensor')
     assert len(logged) == 1, logged
     assert 'model.backbone.spatial_encoder.pretrained is None' in logged[0]
+    assert not model.backbone.spatial_encoder._forward_pre_hooks  # detached
     text = MODELS.build(tiny_head_cfg())
     text.init_weights()
     text(torch.zeros(2, TINY_CLIP['embed_dim']))
@@ -165,10 +166,14 @@ def test_no_warning_when_a_checkpoint_fills_the_towers(monkeypatch):
     logged = _capture(monkeypatch)
     model = build()
     model.init_weights()
+    copied = copy.deepcopy(model)
     model.load_state_dict(build().state_dict())  # load_from after init
     model.eval()
     model(torch.zeros(1, 1, 3, 4, 32, 32), mode='tensor')
     assert logged == []
+    copied.eval()  # a copy made before loading still warns, once
+    copied(torch.zeros(1, 1, 3, 4, 32, 32), mode='tensor')
+    assert len(logged) == 1 and 'spatial_encoder.pretrained' in logged[0]
 
 
 def test_init_recognizer_refuses_an_uncovered_file(tmp_path):

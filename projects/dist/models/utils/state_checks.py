@@ -284,20 +284,30 @@ def expect_weights_later(tower: nn.Module, config_key: str) -> None:
     """
     state = vars(tower)
     state['_random_weights_key'] = config_key
-    if not state.get('_random_weights_hook', False):
-        tower.register_forward_pre_hook(_warn_random_weights)
-        state['_random_weights_hook'] = True
+    if state.get('_random_weights_hook') is None:
+        handle = tower.register_forward_pre_hook(_warn_random_weights)
+        state['_random_weights_hook'] = handle.id
+
+
+def _remove_hook(tower: nn.Module) -> None:
+    """Detach the hook of :func:`expect_weights_later` (by id: a handle
+    object would not survive ``copy.deepcopy`` of the model cleanly)."""
+    hook_id = vars(tower).pop('_random_weights_hook', None)
+    if hook_id is not None:
+        tower._forward_pre_hooks.pop(hook_id, None)
 
 
 def weights_loaded(tower: nn.Module) -> None:
     """Note that a checkpoint filled ``tower`` (see
     :func:`expect_weights_later`)."""
     vars(tower).pop('_random_weights_key', None)
+    _remove_hook(tower)
 
 
 def _warn_random_weights(module: nn.Module, args) -> None:
     """Forward pre-hook: warn once if the frozen tower is still random."""
     key = vars(module).pop('_random_weights_key', None)
+    _remove_hook(module)
     if key is not None:
         print_log(
             f'{type(module).__name__} is frozen but has RANDOM weights: '
