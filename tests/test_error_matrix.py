@@ -20,8 +20,10 @@ from projects.dist.datasets.robust_video_dataset import (AnnotationListError,
                                                          read_annotation_list)
 from projects.dist.models.utils.clip_arch import resolve_clip_arch
 from projects.dist.models.utils.official_converter import (
-    NotOfficialCheckpointError, extract_official_state)
+    ConverterArgumentError, NotOfficialCheckpointError,
+    extract_official_state, resolve_text_heads)
 from projects.dist.models.utils.state_checks import CheckpointMismatchError
+from projects.dist.utils.checkpoint_loading import CheckpointFileError
 
 REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(osp.sep, 1)[0]
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
@@ -95,8 +97,8 @@ def head(**overrides) -> None:
     MODELS.build(cfg)
 
 
-def convert_cli(tmp_path) -> None:
-    """Run the converter CLI on a plugin (not official) checkpoint."""
+def load_converter():
+    """Import the converter CLI as a module."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         'converter',
@@ -104,6 +106,12 @@ def convert_cli(tmp_path) -> None:
                  'dist_official_to_mmaction.py'))
     converter = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(converter)
+    return converter
+
+
+def convert_cli(tmp_path) -> None:
+    """Run the converter CLI on a plugin (not official) checkpoint."""
+    converter = load_converter()
     src = str(tmp_path / 'plugin.pth')
     torch.save(dict(state_dict=build().state_dict()), src)
     labels = write(tmp_path, '\n'.join(CLASS_NAMES))
@@ -112,6 +120,29 @@ def convert_cli(tmp_path) -> None:
         str(tmp_path / 'out.pth'), '--config-out',
         str(tmp_path / 'out.py'), '--class-names', labels
     ])
+
+
+def convert_onto_input(tmp_path) -> None:
+    """Run the converter CLI with its output path equal to its input."""
+    src = str(tmp_path / 'DIST.pyth')
+    torch.save({'model_state': {}}, src)
+    load_converter().main([
+        src, src, '--config-out',
+        str(tmp_path / 'out.py'), '--class-names',
+        write(tmp_path, 'a\n')
+    ])
+
+
+def load_text_file(tmp_path) -> None:
+    """Load a text file named .pth as a checkpoint."""
+    path = tmp_path / 'file.pth'
+    path.write_text('epoch 3\n')
+    load_checkpoint(build(), str(path), map_location='cpu')
+
+
+def drop_prefix(prefix):
+    return lambda state: [state.pop(k) for k in list(state)
+                          if k.startswith(prefix)]
 
 
 def drop(key):
@@ -176,6 +207,27 @@ CASES = {
     (lambda p: load_into_tiny(p, edit=add('backbone.extra')), RuntimeError,
      'unexpected key in source state_dict: backbone.extra',
      'do not match exactly'),
+    'checkpoint covers none of the model (non-strict)':
+    (lambda p: load_into_tiny(p, strict=False, edit=drop_prefix('')),
+     CheckpointMismatchError,
+     r'covers none of the \d+ tensors .* it holds no tensors',
+     r"model expects keys like \['backbone\."),
+    'checkpoint without a whole tower (non-strict)':
+    (lambda p: load_into_tiny(p, strict=False,
+                              edit=drop_prefix('cls_head.')),
+     CheckpointMismatchError, r'holds none of the \d+ CLIP text tower',
+     r"expected keys like \['cls_head.text_encoder"),
+    'checkpoint file is not a checkpoint':
+    (load_text_file, CheckpointFileError,
+     r"file.pth is not a PyTorch checkpoint: it looks like a text file",
+     'expected a PyTorch checkpoint written by torch.save'),
+    'converter argument contradicts the checkpoint':
+    (lambda p: resolve_text_heads(512, 4), ConverterArgumentError,
+     '--text-heads 4 contradicts the checkpoint',
+     r'width // 64 = 8 heads'),
+    'converter output is its input':
+    (convert_onto_input, SystemExit, r'dst .*DIST.pyth is the input',
+     'never overwrites its input'),
     'class-name count != num_classes':
     (lambda p: head(class_names=CLASS_NAMES[:3]), ValueError, '3 class names',
      'num_classes=4'),

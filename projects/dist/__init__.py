@@ -11,6 +11,12 @@ from .compat import apply_all as _apply_compat_fixes
 
 _apply_compat_fixes()
 
+from .utils.checkpoint_loading import \
+    register_checked_local_loader as _register_checked_local_loader  # noqa
+
+# clear errors for local files that are not checkpoints (every tool, API)
+_register_checked_local_loader()
+
 from .version import __version__  # noqa: E402
 from .models import *  # noqa: E402,F401,F403
 from .datasets import *  # noqa: E402,F401,F403

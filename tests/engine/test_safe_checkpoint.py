@@ -28,6 +28,7 @@ from mmengine.runner import Runner
 
 from projects.dist.engine.hooks.safe_checkpoint_hook import (
     DiSTSafeCheckpointHook, atomic_write, is_complete_checkpoint)
+from projects.dist.utils.checkpoint_loading import CheckpointFileError
 
 _names = itertools.count()
 
@@ -160,9 +161,13 @@ SCENARIOS = {
 }
 
 # what resuming then does with MMEngine's CheckpointHook
+# (the plugin's checked loader, projects/dist/utils/checkpoint_loading.py,
+# names the file and the fault)
 STOCK_FAILURES = {
-    'max_keep_ckpts=1': (FileNotFoundError, 'epoch_1.pth can not be found'),
-    'save_best re-save': (RuntimeError, 'failed finding central directory'),
+    'max_keep_ckpts=1': (FileNotFoundError,
+                         'checkpoint not found: .*epoch_1.pth'),
+    'save_best re-save': (CheckpointFileError,
+                          'epoch_2.pth is a truncated or damaged zip'),
 }
 
 

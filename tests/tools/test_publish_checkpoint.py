@@ -165,3 +165,38 @@ def test_converted_official_checkpoint_loads_weights_only(
     load_checkpoint(model, dst, map_location='cpu', strict=True)
     for k, v in model.state_dict().items():
         assert torch.equal(v, released['state_dict'][k]), k
+
+
+@pytest.mark.parametrize('content, match', [
+    (b'', r'bad.pth is empty \(0 bytes\)'),
+    (b'epoch_3.pth\n', r'bad.pth is not a PyTorch checkpoint: it looks like '
+     'a text file'),
+])
+def test_non_checkpoint_input_is_named(tmp_path, content, match):
+    tool = load_tool('publish_checkpoint', 'misc', 'publish_checkpoint.py')
+    bad = tmp_path / 'bad.pth'
+    bad.write_bytes(content)
+    with pytest.raises(SystemExit, match=match):
+        tool.main([str(bad), str(tmp_path / 'out.pth')])
+    assert not list(tmp_path.glob('out*'))
+
+
+def test_official_checkpoint_input_points_to_the_converter(tmp_path):
+    tool = load_tool('publish_checkpoint', 'misc', 'publish_checkpoint.py')
+    src = str(tmp_path / 'DIST.pyth')
+    torch.save({'model_state': {'backbone.base_encoder.proj':
+                                torch.zeros(1)}}, src)
+    with pytest.raises(SystemExit,
+                       match=r'DIST.pyth: .* official DiST checkpoint .*'
+                       'dist_official_to_mmaction.py'):
+        tool.main([src, str(tmp_path / 'out.pth')])
+
+
+def test_output_equal_to_input_is_refused(tmp_path):
+    tool = load_tool('publish_checkpoint', 'misc', 'publish_checkpoint.py')
+    src = tmp_path / 'epoch_1.pth'
+    torch.save(dict(state_dict={'w': torch.ones(1)}, meta={}), src)
+    before = src.read_bytes()
+    with pytest.raises(SystemExit, match='is the input checkpoint'):
+        tool.main([str(src), str(src), '--no-hash'])
+    assert src.read_bytes() == before

@@ -21,10 +21,19 @@ import argparse
 import hashlib
 import os
 import os.path as osp
+import sys
 from typing import Any, List, Optional
 
 import numpy as np
 import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))  # the repository root, for a source checkout
+
+from projects.dist.models.utils.state_checks import \
+    describe_key_style  # noqa: E402
+from projects.dist.utils.checkpoint_loading import (  # noqa: E402
+    CheckpointFileError, load_checkpoint_file)
 
 #: ``meta`` entries copied to the published file (if present).
 META_KEYS = ('epoch', 'iter', 'seed', 'experiment_name', 'time',
@@ -86,11 +95,15 @@ def strip_checkpoint(checkpoint: dict) -> tuple:
         raise TypeError('expected a checkpoint dict, got '
                         f'{type(checkpoint).__name__}')
     state = checkpoint.get('state_dict', checkpoint)
+    if not isinstance(state, dict):
+        raise TypeError(f"'state_dict' is a {type(state).__name__}, "
+                        'expected a dict of tensors')
     tensors = {}
     for k, v in state.items():
         if not isinstance(v, torch.Tensor):
-            raise TypeError(f'state_dict entry {k!r} is a '
-                            f'{type(v).__name__}, expected a tensor')
+            raise TypeError(
+                f'state_dict entry {k!r} is a {type(v).__name__}, expected '
+                f'a tensor; {describe_key_style(state)}')
         k = k[len('module.'):] if k.startswith('module.') else k
         tensors[k] = v.detach().cpu().contiguous()
     if not tensors:
@@ -117,8 +130,20 @@ def publish_checkpoint(in_file: str,
 
     Returns:
         str: The path written.
+
+    Raises:
+        FileNotFoundError, CheckpointFileError: ``in_file`` is missing or
+            not a PyTorch checkpoint (empty, text, truncated).
+        TypeError, ValueError: It is not a Runner checkpoint or state dict
+            of tensors, or ``out_file`` is ``in_file``.
     """
-    checkpoint = torch.load(in_file, map_location='cpu', weights_only=False)
+    if osp.exists(out_file) and osp.samefile(in_file, out_file) or (
+            osp.realpath(in_file) == osp.realpath(out_file)):
+        raise ValueError(f'output {out_file} is the input checkpoint; '
+                         'choose another output path')
+    checkpoint = load_checkpoint_file(
+        in_file, map_location='cpu', what='training checkpoint',
+        weights_only=False)
     published, dropped = strip_checkpoint(checkpoint)
     published['meta']['published_from'] = osp.basename(in_file)
     if dropped:
@@ -158,8 +183,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     if not osp.isfile(args.in_file):
         raise SystemExit(f'error: no such file: {args.in_file}')
-    path = publish_checkpoint(
-        args.in_file, args.out_file, add_hash=not args.no_hash)
+    try:
+        path = publish_checkpoint(
+            args.in_file, args.out_file, add_hash=not args.no_hash)
+    except CheckpointFileError as exc:  # names the path itself
+        raise SystemExit(f'error: {exc}') from None
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(f'error: {args.in_file}: {exc}') from None
     print(f'wrote {path} (loads with torch.load(weights_only=True))')
 
 

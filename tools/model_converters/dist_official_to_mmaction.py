@@ -11,7 +11,10 @@ the matching model without downloading anything::
 
 Every width, depth, patch size, kernel size, ratio and the number of
 ada-pooling layers is read from the tensor shapes; only what the file does
-not record is given on the command line.
+not record is given on the command line. Every argument is checked against
+the checkpoint, and the model the config describes is built (without
+memory) and compared with the converted tensors, before anything is
+written; the input file is never overwritten.
 """
 import argparse
 import os
@@ -26,9 +29,11 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 
 from projects.dist.models.utils.class_names import load_class_names  # noqa
 from projects.dist.models.utils.official_converter import (  # noqa
-    NotOfficialCheckpointError, build_model_config,
-    convert_official_state_dict, extract_official_state,
-    infer_official_arch)
+    ConverterArgumentError, NotOfficialCheckpointError, build_model_config,
+    check_model_config, check_selected_layers, convert_official_state_dict,
+    extract_official_state, infer_official_arch)
+from projects.dist.utils.checkpoint_loading import (  # noqa
+    CheckpointFileError, load_checkpoint_file)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -57,6 +62,32 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--prompt-template', default=None,
                    help="e.g. 'a video of {}.' (official: none)")
     return p.parse_args(argv)
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether paths ``a`` and ``b`` name one file (also via links)."""
+    if osp.realpath(a) == osp.realpath(b):
+        return True
+    return osp.exists(a) and osp.exists(b) and osp.samefile(a, b)
+
+
+def check_outputs(src: str, dst: str, config_out: str) -> None:
+    """Refuse outputs that would overwrite the input or each other.
+
+    Args:
+        src (str): The official checkpoint.
+        dst (str): Output checkpoint path.
+        config_out (str): Output config path.
+    """
+    for flag, path in (('dst', dst), ('--config-out', config_out)):
+        if _same_file(src, path):
+            raise SystemExit(
+                f'error: {flag} {path} is the input checkpoint {src}; the '
+                'converter never overwrites its input: choose another '
+                'output path')
+    if _same_file(dst, config_out):
+        raise SystemExit(f'error: dst and --config-out are the same file '
+                         f'{dst}; choose two paths')
 
 
 def _check(name: str, given, inferred) -> int:
@@ -118,38 +149,42 @@ def main(argv=None) -> None:
     from mmengine.utils import track_iter_progress
     if not osp.isfile(args.src):
         raise SystemExit(f'error: no such file: {args.src}')
+    check_outputs(args.src, args.dst, args.config_out)
     print(f'loading {args.src}', flush=True)
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    try:
+        checkpoint = load_checkpoint_file(
+            args.src, 'cpu', what='official checkpoint', weights_only=True)
+    except CheckpointFileError as exc:
+        raise SystemExit(f'error: {exc}') from None
     try:
         state = extract_official_state(checkpoint)
         arch = infer_official_arch(state, text_heads=args.text_heads)
-    except NotOfficialCheckpointError as exc:
+        alpha = _check('alpha', args.alpha, arch['alpha'])
+        num_frames = _check('num-frames', args.num_frames,
+                            alpha * arch['num_spatial_frames'])
+        layers = check_selected_layers(args.selected_layers,
+                                       arch['num_selected'],
+                                       arch['clip']['layers'])
+    except (NotOfficialCheckpointError, ConverterArgumentError) as exc:
         raise SystemExit(f'error: {args.src}: {exc}') from None
-    alpha = _check('alpha', args.alpha, arch['alpha'])
-    num_frames = _check('num-frames', args.num_frames,
-                        alpha * arch['num_spatial_frames'])
-    n_sel, depth = arch['num_selected'], arch['clip']['layers']
-    layers = args.selected_layers
-    if layers is None:
-        if n_sel != depth:
-            raise SystemExit(
-                f'error: the checkpoint has {n_sel} DiST layers for a '
-                f'{depth}-block CLIP tower; pass --selected-layers '
-                f'(the official SELECTED_LAYERS, {n_sel} indices)')
-        layers = list(range(depth))
-    if len(layers) != n_sel:
-        raise SystemExit(f'error: --selected-layers names {len(layers)} '
-                         f'blocks but the checkpoint has {n_sel} DiST layers')
-    names = load_class_names(args.class_names)
-    converted, dropped = convert_official_state_dict(
-        state, progress=track_iter_progress)
+    try:
+        names = load_class_names(args.class_names)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f'error: --class-names: {exc}') from None
     model = build_model_config(arch, num_frames, alpha, layers, names,
                                args.prompt_template)
+    try:
+        converted, dropped = convert_official_state_dict(
+            state, progress=track_iter_progress)
+        check_model_config(model, converted)
+    except (NotOfficialCheckpointError, ConverterArgumentError) as exc:
+        raise SystemExit(f'error: {args.src}: {exc}') from None
     meta = dict(
         converted_from=osp.basename(args.src),
         num_frames=num_frames,
         alpha=alpha,
         selected_layers=list(layers),
+        text_heads=arch['clip']['text_heads'],
         dropped_keys=dropped,
         class_names=names)
     for path in (args.dst, args.config_out):

@@ -141,3 +141,56 @@ def _to_official(ours: dict, n_sel: int, bb) -> dict:
     out[pre + 'logit_scale'] = ours['cls_head.text_encoder.logit_scale']
     assert len(out) == len(ours) + 2  # every plugin tensor was covered
     return out
+
+
+def test_text_heads_are_checked_against_the_checkpoint():
+    from projects.dist.models.utils.official_converter import (
+        ConverterArgumentError, resolve_text_heads)
+    # OpenAI widths: the official clip.build_model rule width // 64
+    assert resolve_text_heads(512) == 8
+    assert resolve_text_heads(768, 12) == 12
+    with pytest.raises(ConverterArgumentError,
+                       match=r'--text-heads 4 contradicts the checkpoint: .*'
+                       r'512 wide.* width // 64 = 8 heads'):
+        resolve_text_heads(512, 4)
+    # narrower towers: not derivable, so never guessed
+    assert resolve_text_heads(32, 1) == 1
+    with pytest.raises(ConverterArgumentError,
+                       match='only 32 wide.*pass .* as --text-heads'):
+        resolve_text_heads(32)
+    with pytest.raises(ConverterArgumentError,
+                       match='--text-heads 3 does not divide .* width 32'):
+        resolve_text_heads(32, 3)
+
+
+def test_selected_layers_are_checked_against_the_checkpoint():
+    from projects.dist.models.utils.official_converter import (
+        ConverterArgumentError, check_selected_layers)
+    assert check_selected_layers(None, 3, 3) == [0, 1, 2]
+    assert check_selected_layers([0, 2], 2, 3) == [0, 2]
+    for layers, match in [(None, 'has 2 DiST layers for a 3-block'),
+                          ([0], 'names 1 blocks but the checkpoint has 2'),
+                          ([2, 0], r'distinct ascending .* \[0, 2\]'),
+                          ([0, 3], r'distinct ascending .* \[0, 2\]'),
+                          ([1, 1], 'distinct ascending')]:
+        with pytest.raises(ConverterArgumentError, match=match):
+            check_selected_layers(layers, 2, 3)
+
+
+def test_model_config_is_built_and_compared_before_writing():
+    from projects.dist.models.utils.official_converter import (
+        ConverterArgumentError, check_model_config)
+    model, ours = _build(dict(selected_layers=(0, 2), num_ada_layers=1))
+    bb = model.backbone
+    state = extract_official_state(
+        {'model_state': _to_official(ours, 2, bb)})
+    arch = infer_official_arch(state, text_heads=TINY_CLIP['text_heads'])
+    converted, _ = convert_official_state_dict(state)
+    check_model_config(
+        build_model_config(arch, bb.num_frames, bb.alpha, [0, 2], ['a']),
+        converted)
+    bad = dict(arch, dist=dict(arch['dist'], integration_dim=8))
+    with pytest.raises(ConverterArgumentError, match='other shapes'):
+        check_model_config(
+            build_model_config(bad, bb.num_frames, bb.alpha, [0, 2], ['a']),
+            converted)

@@ -16,7 +16,8 @@ from ..utils.clip_arch import resolve_clip_arch
 from ..utils.clip_checkpoint import (load_clip_state_dict, load_tower_strict,
                                      split_clip_state_dict)
 from ..utils.state_checks import (CheckpointMismatchError, check_complete,
-                                  check_count)
+                                  check_count, expect_weights_later,
+                                  weights_loaded)
 
 
 @MODELS.register_module()
@@ -54,6 +55,9 @@ class DiSTCLIPVisual(BaseModule):
             does; it exists to measure the gain. Defaults to True.
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
+
+    #: checks its own tensors when loaded (see utils/state_checks.py)
+    checks_own_load = True
 
     _DTYPES = dict(fp32=torch.float32, fp16=torch.float16, bf16=torch.bfloat16)
 
@@ -108,9 +112,19 @@ class DiSTCLIPVisual(BaseModule):
             self.visual.to(self.dtype)
 
     def init_weights(self) -> None:
-        """Load ``pretrained`` CLIP weights (strictly) into the tower."""
+        """Load ``pretrained`` CLIP weights (strictly) into the tower.
+
+        Without ``pretrained`` a frozen tower keeps its random construction
+        weights; unless a checkpoint fills it before its first forward, that
+        forward logs a WARNING naming
+        ``model.backbone.spatial_encoder.pretrained``.
+        """
         if self.pretrained is None:
-            return  # keep the construction-time (open_clip) initialisation
+            # keep the construction-time (open_clip) initialisation
+            if self.frozen:
+                expect_weights_later(
+                    self, 'model.backbone.spatial_encoder.pretrained')
+            return
         state = load_clip_state_dict(self.pretrained, self.arch['name'])
         visual, _, _ = split_clip_state_dict(state)
         if not visual:  # a visual-tower-only state dict
@@ -144,6 +158,8 @@ class DiSTCLIPVisual(BaseModule):
                               **kwargs) -> None:
         self.check_state_dict(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if any(k.startswith(prefix + 'visual.') for k in state_dict):
+            weights_loaded(self)
 
     def train(self, mode: bool = True) -> 'DiSTCLIPVisual':
         """Set training mode; a frozen tower stays in eval mode."""

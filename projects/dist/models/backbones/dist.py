@@ -97,6 +97,9 @@ class DiST(BaseModule):
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
+    #: checks its own tensors when loaded (see utils/state_checks.py)
+    checks_own_load = True
+
     def __init__(self,
                  spatial_encoder: dict = dict(
                      type='DiSTCLIPVisual', arch='ViT-B/16'),

@@ -11,7 +11,8 @@ from mmaction.registry import MODELS
 from ..utils.clip_arch import resolve_clip_arch
 from ..utils.clip_checkpoint import (load_clip_state_dict, load_tower_strict,
                                      split_clip_state_dict)
-from ..utils.state_checks import check_complete
+from ..utils.state_checks import (check_complete, expect_weights_later,
+                                  weights_loaded)
 
 
 @MODELS.register_module()
@@ -30,6 +31,9 @@ class DiSTCLIPText(BaseModule):
         frozen (bool): Freeze the tower. Defaults to True.
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
+
+    #: checks its own tensors when loaded (see utils/state_checks.py)
+    checks_own_load = True
 
     def __init__(self,
                  arch: Union[str, dict] = 'ViT-B/16',
@@ -62,9 +66,19 @@ class DiSTCLIPText(BaseModule):
         return self.arch['context_length']
 
     def init_weights(self) -> None:
-        """Load ``pretrained`` CLIP text weights and logit scale strictly."""
+        """Load ``pretrained`` CLIP text weights and logit scale strictly.
+
+        Without ``pretrained`` a frozen tower keeps its random construction
+        weights; unless a checkpoint fills it before its first forward, that
+        forward logs a WARNING naming
+        ``model.cls_head.text_encoder.pretrained``.
+        """
         if self.pretrained is None:
-            return  # keep the construction-time (open_clip) initialisation
+            # keep the construction-time (open_clip) initialisation
+            if self.frozen:
+                expect_weights_later(
+                    self, 'model.cls_head.text_encoder.pretrained')
+            return
         state = load_clip_state_dict(self.pretrained, self.arch['name'])
         _, text, logit_scale = split_clip_state_dict(state)
         load_tower_strict(self.text, text, 'CLIP text tower',
@@ -79,6 +93,8 @@ class DiSTCLIPText(BaseModule):
         """Refuse an incomplete text tower, also under ``strict=False``."""
         check_complete(self, state_dict, prefix, 'CLIP text tower')
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if any(k.startswith(prefix + 'text.') for k in state_dict):
+            weights_loaded(self)
 
     def train(self, mode: bool = True) -> 'DiSTCLIPText':
         """Set training mode; a frozen tower stays in eval mode."""

@@ -11,6 +11,7 @@ from mmaction.models.heads.base import BaseHead
 from mmaction.registry import MODELS
 from ..utils.class_names import load_class_names
 from ..utils.precision import autocast_available
+from ..utils.state_checks import check_complete
 
 
 def _no_autocast(device_type: str):
@@ -62,6 +63,9 @@ class DiSTTextHead(BaseHead):
             multi-view scores are merged at test time. Defaults to 'prob'.
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
+
+    #: checks its own tensors when loaded (see utils/state_checks.py)
+    checks_own_load = True
 
     def __init__(self,
                  num_classes: int,
@@ -157,6 +161,15 @@ class DiSTTextHead(BaseHead):
             nn.init.normal_(self.fc_cls.weight, std=0.01)
             nn.init.zeros_(self.fc_cls.bias)
         self._text_cache = None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args,
+                              **kwargs) -> None:
+        """Refuse a checkpoint without (or with another shape of) the
+        linear classifier, also under ``strict=False``; the text tower
+        checks its own tensors."""
+        if self.classifier == 'linear':
+            check_complete(self, state_dict, prefix, 'DiST linear head')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _text_state_key(self, ref: torch.Tensor) -> tuple:
         # ``_version`` counts in-place updates (load_state_dict, copy_, ...)

@@ -92,6 +92,133 @@ class NotOfficialCheckpointError(ValueError):
     """The input is not an official DiST checkpoint."""
 
 
+class ConverterArgumentError(ValueError):
+    """A conversion argument contradicts what the checkpoint holds."""
+
+
+def resolve_text_heads(text_width: int,
+                       text_heads: Optional[int] = None) -> int:
+    """Attention heads of the official text tower.
+
+    The head count is not stored in a checkpoint. The official code builds
+    the CLIP towers with OpenAI's ``clip.build_model``, which sets
+    ``transformer_heads = transformer_width // 64``: for a text tower at
+    least 64 wide that rule is what the checkpoint was trained with, and a
+    different ``text_heads`` is refused (it would change every logit).
+    Narrower towers (test models) cannot be built by that rule, so their
+    head count must be given and must divide the width.
+
+    Args:
+        text_width (int): Width of the text tower (from the tensors).
+        text_heads (int, optional): The head count given by the user.
+
+    Returns:
+        int: The head count.
+
+    Raises:
+        ConverterArgumentError: ``text_heads`` contradicts the rule, is
+            missing where it cannot be derived, or does not divide the
+            width.
+    """
+    rule = text_width // 64
+    if rule >= 1:
+        if text_heads is not None and text_heads != rule:
+            raise ConverterArgumentError(
+                f'--text-heads {text_heads} contradicts the checkpoint: its '
+                f'text tower is {text_width} wide, and the official code '
+                f'(clip.build_model) builds it with width // 64 = {rule} '
+                f'heads; drop --text-heads (or pass {rule})')
+        return rule
+    if text_heads is None:
+        raise ConverterArgumentError(
+            f'the checkpoint\'s text tower is only {text_width} wide, too '
+            'narrow for the official width // 64 head rule, and the head '
+            'count is not stored in the file; pass the head count it was '
+            'made with as --text-heads')
+    if text_heads < 1 or text_width % text_heads:
+        raise ConverterArgumentError(
+            f'--text-heads {text_heads} does not divide the checkpoint\'s '
+            f'text width {text_width}')
+    return text_heads
+
+
+def check_selected_layers(selected_layers: Optional[Sequence[int]],
+                          num_selected: int, depth: int) -> List[int]:
+    """Check ``--selected-layers`` against the checkpoint.
+
+    Args:
+        selected_layers (Sequence[int], optional): CLIP block indices given
+            by the user; None means every block.
+        num_selected (int): DiST layers in the checkpoint.
+        depth (int): CLIP blocks in the checkpoint.
+
+    Returns:
+        list[int]: The selected CLIP blocks.
+
+    Raises:
+        ConverterArgumentError: The indices are missing where they cannot be
+            derived, their number differs from the checkpoint's DiST layers,
+            or they are not distinct ascending blocks of the tower.
+    """
+    if selected_layers is None:
+        if num_selected != depth:
+            raise ConverterArgumentError(
+                f'the checkpoint has {num_selected} DiST layers for a '
+                f'{depth}-block CLIP tower; pass --selected-layers (the '
+                f'official SELECTED_LAYERS, {num_selected} indices)')
+        return list(range(depth))
+    layers = [int(i) for i in selected_layers]
+    if len(layers) != num_selected:
+        raise ConverterArgumentError(
+            f'--selected-layers names {len(layers)} blocks but the '
+            f'checkpoint has {num_selected} DiST layers')
+    if layers != sorted(set(layers)) or layers[0] < 0 or layers[-1] >= depth:
+        raise ConverterArgumentError(
+            f'--selected-layers {layers} must be distinct ascending CLIP '
+            f'block indices in [0, {depth - 1}] (the checkpoint\'s tower has '
+            f'{depth} blocks)')
+    return layers
+
+
+def check_model_config(model_cfg: dict,
+                       converted: Dict[str, torch.Tensor]) -> None:
+    """Build ``model_cfg`` without memory (meta device) and check that its
+    tensors are exactly the converted ones, with the same shapes.
+
+    Args:
+        model_cfg (dict): Output of :func:`build_model_config`.
+        converted (dict): Output of :func:`convert_official_state_dict`.
+
+    Raises:
+        ConverterArgumentError: The config does not build, or its tensors
+            differ from the converted ones.
+    """
+    from mmengine.registry import DefaultScope
+
+    from mmaction.registry import MODELS
+    try:
+        with DefaultScope.overwrite_default_scope('mmaction'), \
+                torch.device('meta'):
+            model = MODELS.build(model_cfg)
+    except (ValueError, KeyError, AssertionError) as exc:
+        raise ConverterArgumentError(
+            f'the model config made from the arguments does not build: '
+            f'{exc}') from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(converted))
+    extra = sorted(set(converted) - set(expected))
+    shapes = [
+        f'{k}: checkpoint {tuple(converted[k].shape)} != config '
+        f'{tuple(v.shape)}' for k, v in expected.items()
+        if k in converted and tuple(v.shape) != tuple(converted[k].shape)
+    ]
+    if missing or extra or shapes:
+        raise ConverterArgumentError(
+            'the model config made from the arguments does not match the '
+            f'converted tensors: missing {missing[:5]}, unexpected '
+            f'{extra[:5]}, other shapes {shapes[:5]}')
+
+
 def extract_official_state(checkpoint: dict) -> Dict[str, torch.Tensor]:
     """Return the official ``backbone.base_encoder.*`` tensors, unprefixed.
 
@@ -146,8 +273,8 @@ def infer_official_arch(state: Dict[str, torch.Tensor],
 
     Args:
         state (dict): Output of :func:`extract_official_state`.
-        text_heads (int, optional): Text-tower heads; OpenAI's rule
-            ``text_width // 64`` if None (the count is not stored).
+        text_heads (int, optional): Text-tower heads, checked by
+            :func:`resolve_text_heads` (the count is not stored).
 
     Returns:
         dict: ``clip`` (arch dict for ``DiSTCLIPVisual``/``DiSTCLIPText``)
@@ -176,7 +303,7 @@ def infer_official_arch(state: Dict[str, torch.Tensor],
         mlp_ratio=get('visual.transformer.resblocks.0.mlp.c_fc.weight')
         .shape[0] / width,
         text_width=text_width,
-        text_heads=text_heads or max(text_width // 64, 1),
+        text_heads=resolve_text_heads(text_width, text_heads),
         text_layers=_count(state, r'transformer\.resblocks\.(\d+)\.'),
         context_length=get('positional_embedding').shape[0],
         vocab_size=get('token_embedding.weight').shape[0])
