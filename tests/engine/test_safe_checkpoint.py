@@ -183,7 +183,7 @@ def test_kill_during_save_resumes_from_last_complete_checkpoint(
     assert len(killed) == nth
     with open(osp.join(work, 'last_checkpoint')) as f:
         latest = f.read().strip()
-    assert is_complete_checkpoint(latest)
+    assert is_complete_checkpoint(osp.join(work, latest))
     assert any('.dist_tmp.' in n for n in os.listdir(work))  # kill leftover
 
     resumed = make_runner(
