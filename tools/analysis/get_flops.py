@@ -260,4 +260,5 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    from projects.dist.utils.cli import run_tool  # repository root on path
+    run_tool(main)

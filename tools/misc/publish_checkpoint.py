@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import os
 import os.path as osp
+import sys
 from typing import Any, List, Optional
 
 import numpy as np
@@ -164,4 +165,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+        __file__)))))  # the repository root, for projects.dist
+    from projects.dist.utils.cli import run_tool
+    run_tool(main)

@@ -14,7 +14,8 @@ A user error (:func:`is_user_error`) is
 * a missing, misplaced or unreadable path (``FileNotFoundError``,
   ``IsADirectoryError``, ``NotADirectoryError``, ``PermissionError``);
 * a ``ValueError``, ``KeyError`` or ``TypeError`` raised by the plugin's own
-  checks (the innermost frame is in ``projects/dist``) or by MMEngine while
+  checks (an explicit ``raise`` statement in ``projects/dist``; a failed
+  look-up or call there is a bug) or by MMEngine while
   reading a config or building from it (an unknown ``type``, a bad keyword
   argument);
 * a config file with a syntax error.
@@ -23,10 +24,11 @@ A user error (:func:`is_user_error`) is
 item without ``=`` with a usage error instead of a bare ``ValueError``.
 """
 import argparse
+import linecache
 import os
 import os.path as osp
 import sys
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction as _MMEngineDictAction
 
@@ -70,14 +72,23 @@ class DictAction(_MMEngineDictAction):
         super().__call__(parser, namespace, values, option_string)
 
 
-def _innermost_file(exc: BaseException) -> str:
-    """The file of the frame that raised ``exc`` ('' if unknown)."""
+def _raise_site(exc: BaseException) -> Tuple[str, str]:
+    """The file and the source line where ``exc`` was raised.
+
+    Args:
+        exc (BaseException): A raised exception.
+
+    Returns:
+        tuple[str, str]: Absolute file path and stripped line ('' if
+        unknown).
+    """
     tb = exc.__traceback__
     if tb is None:
-        return ''
+        return '', ''
     while tb.tb_next is not None:
         tb = tb.tb_next
-    return osp.abspath(tb.tb_frame.f_code.co_filename)
+    path = osp.abspath(tb.tb_frame.f_code.co_filename)
+    return path, linecache.getline(path, tb.tb_lineno).strip()
 
 
 def is_user_error(exc: BaseException) -> bool:
@@ -95,9 +106,10 @@ def is_user_error(exc: BaseException) -> bool:
     if type(exc).__module__.startswith('projects.dist'):
         return True
     if isinstance(exc, _CHECK_ERRORS):
-        where = _innermost_file(exc)
+        where, line = _raise_site(exc)
         if where.startswith(_PACKAGE_DIR + osp.sep):
-            return True
+            # a deliberate check, not e.g. a failed dict look-up
+            return line.startswith('raise ')
         return any(d in where for d in _MMENGINE_CONFIG_DIRS)
     return False
 

@@ -197,10 +197,7 @@ def check_work_left(loop, resumed_from: Optional[str] = None) -> None:
     else:  # a custom loop: its own rules
         return
     key = f'train_cfg.max_{unit}s'
-    if total <= 0:
-        raise NothingToTrainError(
-            f'{key}={total} trains nothing; set it to at least 1 (e.g. '
-            f'--cfg-options {key}=1)')
+    check_train_schedule({f'max_{unit}s': total})
     if done >= total:
         source = f'the checkpoint {resumed_from!r}' if resumed_from else (
             'the resumed checkpoint')
@@ -209,3 +206,21 @@ def check_work_left(loop, resumed_from: Optional[str] = None) -> None:
             f'run has nothing left to train; raise {key} above {done} (e.g. '
             f'--cfg-options {key}={done + 1}) to train further, or test the '
             'checkpoint with tools/test.py')
+
+
+def check_train_schedule(train_cfg: Optional[dict]) -> None:
+    """Refuse a ``train_cfg`` that trains nothing, before anything is built.
+
+    Args:
+        train_cfg (dict | None): The config's ``train_cfg``.
+
+    Raises:
+        NothingToTrainError: ``max_epochs`` or ``max_iters`` is set to a
+            number below 1.
+    """
+    for key in ('max_epochs', 'max_iters'):
+        value = (train_cfg or {}).get(key)
+        if isinstance(value, (int, float)) and value < 1:
+            raise NothingToTrainError(
+                f'train_cfg.{key}={value} trains nothing; set it to at least '
+                f'1 (e.g. --cfg-options train_cfg.{key}=1)')
