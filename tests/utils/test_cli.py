@@ -75,7 +75,7 @@ def test_user_error_is_one_line_and_exit_2(argv, capsys):
         run_tool(fail_with_annotation_error)
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith('tests/utils/test_cli.py: error: list.txt, line 3')
+    assert err.startswith('test_cli.py: error: list.txt, line 3')
     assert 'Traceback' not in err and '--debug' in err
 
 
@@ -119,7 +119,7 @@ def test_exit_status_and_messages(argv, capsys):
         run_tool(exits_with_text)
     assert info.value.code == 2
     assert capsys.readouterr().err == (
-        'tests/utils/test_cli.py: error: --dump must name a .pkl file\n')
+        'test_cli.py: error: --dump must name a .pkl file\n')
 
 
 # ------------------------------------------------------------ DictAction

@@ -41,7 +41,6 @@ DEBUG_ENV = 'DIST_DEBUG'
 DEBUG_FLAG = '--debug'
 
 _PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
-_REPO_ROOT = osp.dirname(osp.dirname(_PACKAGE_DIR))
 _PATH_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError,
                 PermissionError)
 _CHECK_ERRORS = (ValueError, KeyError, TypeError)
@@ -135,12 +134,9 @@ def error_message(exc: BaseException) -> str:
 
 
 def tool_name(main: Callable) -> str:
-    """How messages name the tool of ``main``: its path relative to the
-    repository (``tools/train.py``), else its file name."""
+    """How messages name the tool of ``main``: its file name, as argparse
+    names it in usage errors (``train.py``)."""
     path = getattr(main, '__globals__', {}).get('__file__') or sys.argv[0]
-    path = osp.abspath(path)
-    if path.startswith(_REPO_ROOT + osp.sep):
-        return osp.relpath(path, _REPO_ROOT)
     return osp.basename(path)
 
 
