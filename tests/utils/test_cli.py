@@ -9,8 +9,8 @@ from mmaction.registry import MODELS
 from projects.dist.datasets.robust_video_dataset import (AnnotationListError,
                                                          read_annotation_list)
 from projects.dist.models.utils.clip_arch import resolve_clip_arch
-from projects.dist.utils.cli import (DictAction, error_message, is_user_error,
-                                     run_tool)
+from projects.dist.utils.cli import (DictAction, config_site, error_message,
+                                     is_user_error, run_tool)
 from projects.dist.utils.errors import DiSTUserError
 
 
@@ -39,6 +39,20 @@ def test_user_errors(tmp_path):
     assert is_user_error(raised(lambda: MODELS.build(dict(type='NoSuch'))))
     assert is_user_error(raised(lambda: open(tmp_path / 'none.txt')))
     assert is_user_error(DiSTUserError('x'))
+
+
+def test_error_in_a_config_file_names_file_and_line(tmp_path):
+    from mmengine.config import Config
+    path = tmp_path / 'bad_cfg.py'
+    path.write_text('a = 1\nb = undefined_name\n')
+    err = raised(lambda: Config.fromfile(str(path)))
+    assert isinstance(err, NameError) and is_user_error(err)
+    assert config_site(err) == (str(path), 2)
+    path.write_text('a = (\n')
+    err = raised(lambda: Config.fromfile(str(path)))
+    assert is_user_error(err) and config_site(err)[0].endswith('bad_cfg.py')
+    # the same NameError outside a config is a bug
+    assert config_site(raised(lambda: undefined_name)) is None  # noqa: F821
 
 
 def test_bugs_are_not_user_errors():

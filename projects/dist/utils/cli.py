@@ -18,7 +18,8 @@ A user error (:func:`is_user_error`) is
   look-up or call there is a bug) or by MMEngine while
   reading a config or building from it (an unknown ``type``, a bad keyword
   argument);
-* a config file with a syntax error.
+* a config file with a syntax error, or whose code raised while MMEngine
+  read it (e.g. a ``NameError``; the message names the file and line).
 
 :class:`DictAction` is MMEngine's ``--cfg-options`` action that rejects an
 item without ``=`` with a usage error instead of a bare ``ValueError``.
@@ -28,6 +29,7 @@ import linecache
 import os
 import os.path as osp
 import sys
+import sysconfig
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction as _MMEngineDictAction
@@ -41,6 +43,10 @@ DEBUG_ENV = 'DIST_DEBUG'
 DEBUG_FLAG = '--debug'
 
 _PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
+_LIBRARY_DIRS = tuple({
+    sysconfig.get_paths()[k]
+    for k in ('stdlib', 'platstdlib', 'purelib', 'platlib')
+})
 _PATH_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError,
                 PermissionError)
 _CHECK_ERRORS = (ValueError, KeyError, TypeError)
@@ -90,6 +96,35 @@ def _raise_site(exc: BaseException) -> Tuple[str, str]:
     return path, linecache.getline(path, tb.tb_lineno).strip()
 
 
+def config_site(exc: BaseException) -> Optional[Tuple[str, int]]:
+    """Where in a config file ``exc`` was raised, if a config file's own
+    code raised it while MMEngine read the config (e.g. a ``NameError``).
+
+    Args:
+        exc (BaseException): A raised exception (with its traceback).
+
+    Returns:
+        tuple[str, int | None] | None: The config file and line (None
+        if unknown), or None.
+    """
+    site, reading = None, False
+    tb = exc.__traceback__
+    while tb is not None:
+        path = tb.tb_frame.f_code.co_filename
+        if _MMENGINE_CONFIG_DIRS[0] in path:
+            # the config file MMEngine is reading, in case its own code
+            # never runs (a syntax error)
+            filename = tb.tb_frame.f_locals.get('filename')
+            reading = True
+            site = (filename, getattr(exc, 'lineno', None)) if isinstance(
+                filename, str) and osp.isfile(filename) else None
+        elif reading and osp.isfile(path) and not path.startswith(
+                _LIBRARY_DIRS):
+            site = (path, tb.tb_lineno)
+        tb = tb.tb_next
+    return site
+
+
 def is_user_error(exc: BaseException) -> bool:
     """Whether ``exc`` reports a mistake in the user's input (see the
     module docstring), as opposed to a bug.
@@ -103,6 +138,8 @@ def is_user_error(exc: BaseException) -> bool:
     if isinstance(exc, (DiSTUserError, *_PATH_ERRORS, SyntaxError)):
         return True
     if type(exc).__module__.startswith('projects.dist'):
+        return True
+    if config_site(exc) is not None:
         return True
     if isinstance(exc, _CHECK_ERRORS):
         where, line = _raise_site(exc)
@@ -191,8 +228,11 @@ def run_tool(main: Callable[[], Optional[int]]) -> None:
     except Exception as exc:  # noqa: B902 -- sorted out just below
         if debug or not is_user_error(exc):
             raise
+        site = config_site(exc)
+        where = '' if site is None else f' (config {site[0]}' + (
+            ')' if site[1] is None else f', line {site[1]})')
         print(
-            f'{name}: error: {error_message(exc)}\n'
+            f'{name}: error: {error_message(exc)}{where}\n'
             f'({type(exc).__name__}; run with {DEBUG_FLAG} or '
             f'{DEBUG_ENV}=1 for the traceback)',
             file=sys.stderr)
