@@ -29,3 +29,21 @@ require_file() {
         usage_error "$1 '$2' is not a file"
     fi
 }
+
+# run_torchrun ARGS...: run "$PYTHON -m torch.distributed.run ARGS...".
+# When the first rank to fail exited with code 2 (a user error, already
+# reported in one line by the rank), the launcher's own Python traceback
+# (ChildFailedError) is left out of stderr and the script exits with 2; its
+# summary of the failed ranks is kept. Any other failure is shown in full.
+run_torchrun() {
+    # stdout goes straight to fd 3; stderr through the filter
+    {
+        "$PYTHON" -m torch.distributed.run "$@" 2>&1 1>&3 3>&- |
+            awk -f "$(dirname "$0")/torchrun_filter.awk" >&2
+        { statuses=("${PIPESTATUS[@]}"); set +x; } 2>/dev/null
+    } 3>&1
+    if [ "${statuses[0]}" -ne 0 ] && [ "${statuses[1]}" -eq 2 ]; then
+        return 2
+    fi
+    return "${statuses[0]}"
+}

@@ -107,3 +107,69 @@ def test_slurm_scripts_check_their_counts(script, tmp_path):
                cwd=str(tmp_path))
     assert proc.returncode == 2
     assert 'expected at least' in proc.stderr
+
+
+LAUNCHER_TRACEBACK = '''Traceback (most recent call last):
+  File "<frozen runpy>", line 198, in _run_module_as_main
+  File ".../torch/distributed/launcher/api.py", line 386, in launch_agent
+    raise ChildFailedError(
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+============================================================
+tools/train.py FAILED
+------------------------------------------------------------
+Failures:
+[1]:
+  rank      : 1 (local_rank: 1)
+  exitcode  : -15 (pid: 12)  (SIGTERM)
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  rank      : 0 (local_rank: 0)
+  exitcode  : {code} (pid: 11)
+============================================================
+'''
+RANK_TRACEBACK = '''Traceback (most recent call last):
+  File "tools/train.py", line 190, in <module>
+ZeroDivisionError: division by zero
+'''
+
+
+@pytest.mark.parametrize('code', [2, 1])
+def test_torchrun_filter(code):
+    """The launcher's traceback goes only when the first failed rank
+    reported a user error (exit code 2); a rank's traceback always stays."""
+    text = ('train.py: error: bad value\n' + RANK_TRACEBACK +
+            LAUNCHER_TRACEBACK.replace('{code}', str(code)))
+    proc = subprocess.run(
+        ['awk', '-f',
+         osp.join(REPO_ROOT, 'tools', 'torchrun_filter.awk')],
+        input=text,
+        capture_output=True,
+        text=True)
+    if code == 2:
+        assert proc.returncode == 2
+        assert proc.stdout == (
+            'train.py: error: bad value\n' + RANK_TRACEBACK +
+            LAUNCHER_TRACEBACK.split('ChildFailedError:\n', 1)[1].replace(
+                '{code}', '2'))
+    else:
+        assert proc.returncode == 0 and proc.stdout == text
+
+
+def test_dist_train_user_error_has_no_traceback(tmp_path):
+    """Both ranks report the error in one line; torchrun's ChildFailedError
+    traceback is left out and the script exits with 2."""
+    env = dict(
+        PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
+    proc = run([
+        'bash',
+        osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), CONFIG, '2',
+        '--cfg-options', 'train_cfg.max_epochs=0'
+    ],
+               cwd=str(tmp_path),
+               **env)
+    assert proc.returncode == 2, proc.stderr[-4000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-4000:]
+    assert proc.stderr.count(
+        'train.py: error: train_cfg.max_epochs=0 trains nothing') == 2
+    assert 'Root Cause' in proc.stderr
