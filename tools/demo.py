@@ -25,11 +25,12 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import projects.dist  # noqa: E402,F401  -- compat fixes + registration
+from projects.dist.utils.cli import DictAction  # noqa: E402
 from mmaction.apis import init_recognizer  # noqa: E402
 from projects.dist.models.utils.class_names import \
     load_class_names  # noqa: E402
