@@ -208,7 +208,7 @@ def run_tool(main: Callable[[], Optional[int]]) -> None:
 
     Args:
         main (callable): The tool's entry point, called without arguments;
-            its return value (None or an int) is the exit status.
+            an int it returns is the exit status (anything else means 0).
     """
     if DEBUG_FLAG in sys.argv[1:]:
         sys.argv = [a for a in sys.argv if a != DEBUG_FLAG]
@@ -237,4 +237,5 @@ def run_tool(main: Callable[[], Optional[int]]) -> None:
             f'{DEBUG_ENV}=1 for the traceback)',
             file=sys.stderr)
         sys.exit(2)
-    sys.exit(status or 0)
+    # a main may return its results (e.g. a list) for callers in Python
+    sys.exit(status if isinstance(status, int) else 0)
