@@ -155,7 +155,7 @@ def train_and_test(config: str, work_root: str, options: List[str],
     ], env)
     with open(osp.join(work_dir, 'last_checkpoint'), encoding='utf-8') as f:
         # relative to the work dir (an absolute path stays as it is)
-        checkpoint = osp.join(work_dir, f.read().strip())
+        checkpoint = osp.abspath(osp.join(work_dir, f.read().strip()))
     test_dir = osp.join(work_dir, 'test')
     _run([
         sys.executable,
