@@ -96,6 +96,13 @@ def _raise_site(exc: BaseException) -> Tuple[str, str]:
     return path, linecache.getline(path, tb.tb_lineno).strip()
 
 
+def _is_library(path: str) -> bool:
+    """Whether ``path`` is a file of Python or an installed package."""
+    return path.startswith(_LIBRARY_DIRS) or any(
+        part in ('site-packages', 'dist-packages')
+        for part in path.split(osp.sep))
+
+
 def config_site(exc: BaseException) -> Optional[Tuple[str, int]]:
     """Where in a config file ``exc`` was raised, if a config file's own
     code raised it while MMEngine read the config (e.g. a ``NameError``).
@@ -118,8 +125,7 @@ def config_site(exc: BaseException) -> Optional[Tuple[str, int]]:
             reading = True
             site = (filename, getattr(exc, 'lineno', None)) if isinstance(
                 filename, str) and osp.isfile(filename) else None
-        elif reading and osp.isfile(path) and not path.startswith(
-                _LIBRARY_DIRS):
+        elif reading and osp.isfile(path) and not _is_library(path):
             site = (path, tb.tb_lineno)
         tb = tb.tb_next
     return site
