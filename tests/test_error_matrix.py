@@ -24,6 +24,9 @@ from projects.dist.models.utils.official_converter import (
     extract_official_state, resolve_text_heads)
 from projects.dist.models.utils.state_checks import CheckpointMismatchError
 from projects.dist.utils.checkpoint_loading import CheckpointFileError
+from projects.dist.utils.work_dir import (LOCK_NAME, NothingToTrainError,
+                                          WorkDirError, check_train_schedule,
+                                          lock_work_dir)
 
 REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(osp.sep, 1)[0]
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
@@ -143,6 +146,17 @@ def load_text_file(tmp_path) -> None:
 def drop_prefix(prefix):
     return lambda state: [state.pop(k) for k in list(state)
                           if k.startswith(prefix)]
+
+
+def lock_held_work_dir(tmp_path) -> None:
+    """Take a work dir's lock while another holder (a second open file, as
+    a live training's process has) holds it."""
+    import fcntl
+    with open(tmp_path / LOCK_NAME, 'w') as other:
+        other.write('pid 4242 on node7: tools/train.py cfg.py\n')
+        other.flush()
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock_work_dir(str(tmp_path))
 
 
 def drop(key):
@@ -268,6 +282,14 @@ CASES = {
     (lambda p: extract_official_state(dict(state_dict=dict(w=torch.zeros(1)))),
      NotOfficialCheckpointError, r"found keys like \['w'\]",
      r"expected tensors named 'backbone.base_encoder.dist_net"),
+    'training into a live work dir':
+    (lock_held_work_dir, WorkDirError,
+     r"work dir '.*' is in use by a live training \(pid 4242 on node7",
+     'another --work-dir'),
+    'schedule with nothing to train':
+    (lambda p: check_train_schedule(dict(max_epochs=0)), NothingToTrainError,
+     'train_cfg.max_epochs=0 trains nothing',
+     'at least 1 .e.g. --cfg-options train_cfg.max_epochs=1'),
     'converter CLI input not official':
     (convert_cli, SystemExit, r'plugin.pth: not an official DiST',
      r"expected tensors named 'backbone.base_encoder.dist_net"),

@@ -34,12 +34,13 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import projects.dist  # noqa: E402,F401  -- compat fixes + registration
+from projects.dist.utils.cli import DictAction  # noqa: E402
 from mmaction.apis import init_recognizer  # noqa: E402
 from projects.dist.datasets.video_probe import (  # noqa: E402
     VideoFileError, inspect_video, pipeline_sampling)
@@ -251,4 +252,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from projects.dist.utils.cli import run_tool  # repository root on path
+    run_tool(main)

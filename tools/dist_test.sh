@@ -12,9 +12,18 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 
+USAGE="bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args]"
+source "$(dirname "$0")/launch_checks.sh"
+require_file CONFIG "$CONFIG"
+if [[ "$CHECKPOINT" != *://* ]]; then  # URLs are fetched by MMEngine
+    require_file CHECKPOINT "$CHECKPOINT"
+fi
+require_count GPUS "$GPUS"
+require_count NNODES "$NNODES"
+
 set -x
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-"$PYTHON" -m torch.distributed.run \
+run_torchrun \
     --nnodes=$NNODES \
     --node_rank=$NODE_RANK \
     --master_addr=$MASTER_ADDR \

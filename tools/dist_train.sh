@@ -11,9 +11,15 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 
+USAGE="bash tools/dist_train.sh CONFIG GPUS [train.py args]"
+source "$(dirname "$0")/launch_checks.sh"
+require_file CONFIG "$CONFIG"
+require_count GPUS "$GPUS"
+require_count NNODES "$NNODES"
+
 set -x
 PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-"$PYTHON" -m torch.distributed.run \
+run_torchrun \
     --nnodes=$NNODES \
     --node_rank=$NODE_RANK \
     --master_addr=$MASTER_ADDR \

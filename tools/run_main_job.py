@@ -154,7 +154,8 @@ def train_and_test(config: str, work_root: str, options: List[str],
         _config_path(config), '--work-dir', work_dir, *cfg_opts
     ], env)
     with open(osp.join(work_dir, 'last_checkpoint'), encoding='utf-8') as f:
-        checkpoint = f.read().strip()
+        # relative to the work dir (an absolute path stays as it is)
+        checkpoint = osp.abspath(osp.join(work_dir, f.read().strip()))
     test_dir = osp.join(work_dir, 'test')
     _run([
         sys.executable,
@@ -228,4 +229,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.path.insert(0, REPO_ROOT)  # for projects.dist
+    from projects.dist.utils.cli import run_tool
+    run_tool(main)

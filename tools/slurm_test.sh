@@ -12,6 +12,14 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 PYTHON=${PYTHON:-python}
+USAGE="bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args]"
+source "$(dirname "$0")/launch_checks.sh"
+if [ $# -lt 4 ]; then
+    usage_error "expected at least 4 arguments, got $#"
+fi
+require_count GPUS "$GPUS"
+require_count GPUS_PER_NODE "$GPUS_PER_NODE"
+require_count CPUS_PER_TASK "$CPUS_PER_TASK"
 export MASTER_PORT=${MASTER_PORT:-$((12000 + RANDOM % 20000))}
 
 set -x

@@ -15,6 +15,14 @@ PY_ARGS=("${@:4}")
 if [ $# -ge 4 ] && [[ "$4" != -* ]]; then
     PY_ARGS=(--work-dir "$4" "${@:5}")
 fi
+USAGE="bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG [WORK_DIR] [train.py args]"
+source "$(dirname "$0")/launch_checks.sh"
+if [ $# -lt 3 ]; then
+    usage_error "expected at least 3 arguments, got $#"
+fi
+require_count GPUS "$GPUS"
+require_count GPUS_PER_NODE "$GPUS_PER_NODE"
+require_count CPUS_PER_TASK "$CPUS_PER_TASK"
 export MASTER_PORT=${MASTER_PORT:-$((12000 + RANDOM % 20000))}
 
 set -x

@@ -17,9 +17,15 @@ training checkpoint (``epoch_N.pth``: message hub, numpy scalars) needs the
 full unpickler; for such a file the script says so and allows it, as the
 file is the user's own training output. Setting
 ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` explicitly overrides the check.
+
+``--dump`` predictions carry the ``filename`` (or ``frame_dir``) of their
+video, as datasets that drop unreadable videos shift every later position.
+A mistake in the input ends in one ``tools/test.py: error: ...`` line and
+exit code 2 (``--debug`` shows the traceback).
 """
 import argparse
-import os
+import inspect
+import logging
 import os.path as osp
 import sys
 
@@ -27,15 +33,22 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
 
 import projects.dist  # noqa: E402,F401  -- compat fixes + registration
-from projects.dist.utils.launch import use_cpu_distributed  # noqa: E402,E501
+from mmaction.datasets.transforms import PackActionInputs  # noqa: E402
 from projects.dist.utils import \
     allow_full_unpickling_if_needed  # noqa: E402
-from mmaction.registry import RUNNERS  # noqa: E402
+from projects.dist.utils.cli import run_tool  # noqa: E402
+from projects.dist.utils.launch import (  # noqa: E402
+    adapt_launcher, add_launch_args, build_runner, choose_work_dir,
+    export_local_rank)
+
+#: Data-info keys that name a sample's video (``VideoDataset``) or frame
+#: folder (``RawframeDataset``); ``--dump`` packs them into every
+#: prediction.
+IDENTITY_KEYS = ('filename', 'frame_dir')
 
 
 def parse_args(argv: list = None) -> argparse.Namespace:
@@ -53,19 +66,15 @@ def parse_args(argv: list = None) -> argparse.Namespace:
     )
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument(
-        '--work-dir', help='where the evaluation metrics and logs go')
+    add_launch_args(
+        parser,
+        work_dir_help='where the evaluation metrics and logs go',
+        cfg_options_example='test_dataloader.batch_size=1')
     parser.add_argument(
         '--dump',
         type=str,
-        help='dump the predictions to this .pkl file for offline evaluation')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, as key=value pairs merged into the '
-        'config, e.g. test_dataloader.batch_size=1 or key="[a,b]"; quote '
-        'lists and tuples, and use no white space')
+        help='dump the predictions to this .pkl file for offline '
+        "evaluation; each one names its video ('filename' or 'frame_dir')")
     parser.add_argument(
         '--show-dir', help='directory where visualizations are saved')
     parser.add_argument(
@@ -79,16 +88,40 @@ def parse_args(argv: list = None) -> argparse.Namespace:
         type=float,
         default=2,
         help='how long each window stays open, in seconds')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     return args
+
+
+def add_video_identity(dataset_cfg: dict) -> int:
+    """Make every ``PackActionInputs`` of a dataset config keep the keys
+    that name a sample's video (:data:`IDENTITY_KEYS`) in its metainfo, so
+    that dumped predictions say which video they belong to. Datasets that
+    drop unreadable videos shift positions; a name does not move.
+
+    Args:
+        dataset_cfg (dict): A dataset config, changed in place; wrappers
+            (``dataset``/``datasets`` entries) are followed.
+
+    Returns:
+        int: How many ``PackActionInputs`` steps were updated.
+    """
+    if not isinstance(dataset_cfg, dict):
+        return 0
+    default_keys = inspect.signature(
+        PackActionInputs).parameters['meta_keys'].default
+    updated = 0
+    for step in dataset_cfg.get('pipeline') or []:
+        if isinstance(step, dict) and str(step.get('type', '')).split(
+                '.')[-1] == 'PackActionInputs':
+            keys = tuple(step.get('meta_keys', default_keys))
+            step['meta_keys'] = keys + tuple(
+                k for k in IDENTITY_KEYS if k not in keys)
+            updated += 1
+    updated += add_video_identity(dataset_cfg.get('dataset'))
+    for inner in dataset_cfg.get('datasets') or []:
+        updated += add_video_identity(inner)
+    return updated
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
@@ -120,6 +153,13 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
                 'tools/test.py: error: --dump must name a .pkl or .pickle '
                 f'file, got {args.dump!r}.')
         dump_metric = dict(type='DumpResults', out_file_path=args.dump)
+        if not add_video_identity(cfg.test_dataloader.get('dataset')):
+            print_log(
+                '--dump: the test pipeline has no PackActionInputs step, so '
+                'the dumped predictions may not name their videos; match '
+                'them by position only if no video was skipped',
+                logger='current',
+                level=logging.WARNING)
         if isinstance(cfg.test_evaluator, (list, tuple)):
             cfg.test_evaluator = [*cfg.test_evaluator, dump_metric]
         else:
@@ -128,18 +168,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir priority: command line > config > config file name.
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-
+    choose_work_dir(cfg, args.work_dir, args.config)
     cfg.load_from = args.checkpoint
-
-    if cfg.launcher != 'none' and not torch.cuda.is_available():
-        use_cpu_distributed(cfg)
+    adapt_launcher(cfg)
     return cfg
 
 
@@ -154,13 +185,8 @@ def main(argv: list = None) -> None:
     allow_full_unpickling_if_needed(args.checkpoint)
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
-
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    runner.test()
+    build_runner(cfg).test()
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -17,7 +17,13 @@ Differences, all for running the pinned stack (see docs/install.md):
 * on a machine without CUDA, a distributed launcher uses the ``gloo``
   backend and a CPU ``MMDistributedDataParallel`` (``device_ids=None``);
 * ``--amp`` without an accelerator stops with a clear error instead of
-  MMEngine's assertion deep inside the Runner.
+  MMEngine's assertion deep inside the Runner;
+* a mistake in the input ends in one ``tools/train.py: error: ...`` line
+  and exit code 2 (``--debug`` shows the traceback), and
+  ``train_cfg.max_epochs=0`` is refused before anything is built;
+* with ``DiSTSafeCheckpointHook`` (every shipped config) a second training
+  into a live work dir, and a ``--resume`` with no epoch left to train, are
+  refused (see ``projects/dist/utils/work_dir.py``).
 """
 import argparse
 import os
@@ -35,14 +41,15 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 import mmengine.device as mm_device  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 import projects.dist  # noqa: E402,F401  -- compat fixes + registration
-from projects.dist.utils.launch import use_cpu_distributed  # noqa: E402,E501
-from mmaction.registry import RUNNERS  # noqa: E402
+from projects.dist.utils.cli import run_tool  # noqa: E402
+from projects.dist.utils.launch import (  # noqa: E402
+    adapt_launcher, add_launch_args, build_runner, choose_work_dir,
+    export_local_rank)
+from projects.dist.utils.work_dir import check_train_schedule  # noqa: E402
 
 
 def parse_args(argv: list = None) -> argparse.Namespace:
@@ -58,7 +65,11 @@ def parse_args(argv: list = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Train an MMAction2 recognizer (DiST plugin)')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    add_launch_args(
+        parser,
+        work_dir_help='where logs and checkpoints go; one live training '
+        'per work dir',
+        cfg_options_example='train_cfg.max_epochs=1')
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -88,22 +99,8 @@ def parse_args(argv: list = None) -> argparse.Namespace:
         '--deterministic',
         action='store_true',
         help='set deterministic options for the CUDNN backend')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, as key=value pairs merged into the '
-        'config, e.g. train_cfg.max_epochs=1 or key="[a,b]"; quote lists '
-        'and tuples, and use no white space')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     return args
 
 
@@ -134,12 +131,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
     cfg.launcher = args.launcher
 
-    # work_dir priority: command line > config > config file name.
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    choose_work_dir(cfg, args.work_dir, args.config)
 
     if args.amp:
         if not has_amp_device():
@@ -179,8 +171,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
 
-    if cfg.launcher != 'none' and not torch.cuda.is_available():
-        use_cpu_distributed(cfg)
+    check_train_schedule(cfg.get('train_cfg'))
+    adapt_launcher(cfg)
     return cfg
 
 
@@ -194,13 +186,8 @@ def main(argv: list = None) -> None:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
-
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    runner.train()
+    build_runner(cfg).train()
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

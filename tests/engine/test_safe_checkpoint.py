@@ -18,6 +18,9 @@ import itertools
 import os
 import os.path as osp
 import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -29,6 +32,9 @@ from mmengine.runner import Runner
 from projects.dist.engine.hooks.safe_checkpoint_hook import (
     DiSTSafeCheckpointHook, atomic_write, is_complete_checkpoint)
 from projects.dist.utils.checkpoint_loading import CheckpointFileError
+from projects.dist.utils.work_dir import NothingToTrainError, WorkDirError
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 _names = itertools.count()
 
@@ -188,7 +194,7 @@ def test_kill_during_save_resumes_from_last_complete_checkpoint(
     assert len(killed) == nth
     with open(osp.join(work, 'last_checkpoint')) as f:
         latest = f.read().strip()
-    assert is_complete_checkpoint(latest)
+    assert is_complete_checkpoint(osp.join(work, latest))
     assert any('.dist_tmp.' in n for n in os.listdir(work))  # kill leftover
 
     resumed = make_runner(
@@ -279,3 +285,103 @@ def test_is_a_drop_in_checkpoint_hook():
         dict(type='DiSTSafeCheckpointHook', interval=2, max_keep_ckpts=3))
     assert isinstance(hook, (CheckpointHook, DiSTSafeCheckpointHook))
     assert hook.interval == 2 and hook.max_keep_ckpts == 3
+
+
+# ------------------------------------------------------------- work dirs
+def test_pointer_is_relative_and_a_copied_work_dir_resumes_its_own_files(
+        tmp_path, monkeypatch):
+    """The original work dir is gone after the copy: an absolute pointer
+    would name a missing file."""
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    original = tmp_path / 'original'
+    make_runner(str(original), 'DiSTSafeCheckpointHook', max_epochs=2).train()
+    assert (original / 'last_checkpoint').read_text() == 'epoch_2.pth'
+    copy = tmp_path / 'copy'
+    shutil.copytree(original, copy)
+    shutil.rmtree(original)
+    resumed = make_runner(
+        str(copy), 'DiSTSafeCheckpointHook', resume=True, max_epochs=3)
+    resumed.train()
+    assert resumed._load_from == str(copy / 'epoch_2.pth')
+    assert resumed.epoch == 3
+    assert (copy / 'last_checkpoint').read_text() == 'epoch_3.pth'
+
+
+def test_absolute_pointer_into_another_work_dir_uses_the_local_file(
+        tmp_path, monkeypatch):
+    """A pointer written as an absolute path (stock hook, older runs) into
+    the work dir it was copied from: the same-named local file wins, even
+    while the other folder's file exists."""
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    original = tmp_path / 'original'
+    make_runner(str(original), 'CheckpointHook', max_epochs=2).train()
+    copy = tmp_path / 'copy'
+    shutil.copytree(original, copy)
+    pointer = (copy / 'last_checkpoint').read_text()
+    assert pointer == str(original / 'epoch_2.pth')  # what MMEngine writes
+    # the other run goes on and its epoch_2.pth is now another file
+    (original / 'epoch_2.pth').write_bytes(b'not this one')
+    resumed = make_runner(
+        str(copy), 'DiSTSafeCheckpointHook', resume=True, max_epochs=3)
+    resumed.train()
+    assert resumed._load_from == str(copy / 'epoch_2.pth')
+    assert resumed.epoch == 3
+
+
+_HOLD_LOCK = '''
+import sys
+from projects.dist.utils.work_dir import lock_work_dir
+lock_work_dir(sys.argv[1])
+print('locked', flush=True)
+sys.stdin.read()
+'''
+
+
+def test_second_training_into_a_live_work_dir_is_refused(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    work = str(tmp_path / 'work')
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    holder = subprocess.Popen([sys.executable, '-c', _HOLD_LOCK, work],
+                              stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE,
+                              env=env,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'locked'
+        with pytest.raises(WorkDirError) as info:
+            make_runner(work, 'DiSTSafeCheckpointHook', max_epochs=1).train()
+        msg = str(info.value)
+        assert f'in use by a live training (pid {holder.pid} ' in msg
+        assert 'another --work-dir' in msg
+        assert not any(n.startswith('epoch_') for n in os.listdir(work))
+    finally:
+        holder.communicate('', timeout=60)
+    # the holder is dead: its lock file stays but no longer blocks
+    assert osp.isfile(osp.join(work, '.dist_train.lock'))
+    runner = make_runner(work, 'DiSTSafeCheckpointHook', max_epochs=1)
+    runner.train()
+    assert runner.epoch == 1
+    # and a finished run releases it for the next one in the same process
+    make_runner(work, 'DiSTSafeCheckpointHook', resume=True,
+                max_epochs=2).train()
+
+
+def test_resume_with_no_epoch_left_is_an_error(tmp_path, monkeypatch):
+    """(``max_epochs=0`` is refused by tools/train.py before the Runner,
+    whose LR scheduler would fail first.)"""
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    work = str(tmp_path / 'work')
+    make_runner(work, 'DiSTSafeCheckpointHook', max_epochs=2).train()
+    for max_epochs in (1, 2):
+        with pytest.raises(NothingToTrainError) as info:
+            make_runner(
+                work,
+                'DiSTSafeCheckpointHook',
+                resume=True,
+                max_epochs=max_epochs).train()
+        msg = str(info.value)
+        assert (f"checkpoint '{osp.join(work, 'epoch_2.pth')}' is at "
+                'epoch 2') in msg
+        assert f'train_cfg.max_epochs={max_epochs}' in msg
+        assert '--cfg-options train_cfg.max_epochs=3' in msg

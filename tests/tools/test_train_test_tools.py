@@ -186,6 +186,53 @@ def test_train_py_resume_continues(run_dir, dist_work_dir, tmp_path):
     assert ckpt['meta']['epoch'] == 2
 
 
+def test_dump_names_each_video_after_unreadable_ones_are_dropped(
+        run_dir, dist_work_dir, tmp_path):
+    """Unreadable videos at the head and in the middle of the list shift
+    every later position: only the dumped file names tell which prediction
+    belongs to which video (and label)."""
+    root = osp.join(run_dir, 'data', 'synthetic_motion')
+    with open(osp.join(root, 'test.txt')) as f:
+        readable = [line.split() for line in f if line.strip()]
+    readable = [(osp.join(root, path), int(label))
+                for path, label in readable]
+    empty = tmp_path / 'empty.mp4'
+    empty.write_bytes(b'')
+    text = tmp_path / 'text.mp4'
+    text.write_text('not a video\n')
+    listed = ([(str(empty), 0)] + readable[:2] + [(str(text), 1)] +
+              readable[2:])
+    ann = tmp_path / 'mixed.txt'
+    ann.write_text(''.join(f'{p} {label}\n' for p, label in listed))
+    pipeline = [dict(t) for t in Config.fromfile(CONFIG).test_pipeline]
+    config = tmp_path / 'robust_test.py'
+    config.write_text(
+        f'_base_ = [{CONFIG!r}]\n'
+        'test_dataloader = dict(dataset=dict(\n'
+        "    _delete_=True, type='DiSTRobustVideoDataset',\n"
+        f'    ann_file={str(ann)!r},\n'
+        f'    pipeline={pipeline!r},\n'
+        '    test_mode=True, check_on_init=True, max_broken=1.0))\n')
+    dump = tmp_path / 'preds.pkl'
+    cmd = [
+        sys.executable,
+        osp.join(TOOLS, 'test.py'),
+        str(config),
+        osp.join(dist_work_dir, 'epoch_1.pth'), '--work-dir',
+        str(tmp_path / 'work'), '--dump',
+        str(dump), '--cfg-options', OVERRIDES[1]
+    ]
+    _run(cmd, cwd=run_dir)
+    with open(dump, 'rb') as f:
+        preds = pickle.load(f)
+    labels = dict(readable)
+    assert sorted(p['filename'] for p in preds) == sorted(labels)
+    for pred in preds:
+        assert int(pred['gt_label']) == labels[pred['filename']]
+    # positions no longer match the list: that is why names are needed
+    assert [p['filename'] for p in preds] != [p for p, _ in listed[:6]]
+
+
 # ------------------------------------------------ argument handling (fast)
 def test_train_parse_args_mmaction_flags(load_tool):
     train = load_tool('train')
@@ -223,6 +270,45 @@ def test_train_seed_flags_fill_missing_randomness(load_tool):
         cfg, train.parse_args([CONFIG, '--seed', '7', '--diff-rank-seed']))
     assert cfg.randomness == dict(
         seed=7, diff_rank_seed=True, deterministic=False)
+
+
+def test_train_refuses_a_schedule_with_nothing_to_train(load_tool):
+    from projects.dist.utils.work_dir import NothingToTrainError
+    train = load_tool('train')
+    args = train.parse_args(
+        [CONFIG, '--cfg-options', 'train_cfg.max_epochs=0'])
+    with pytest.raises(NothingToTrainError,
+                       match=r'train_cfg.max_epochs=0 trains nothing.*'
+                       r'--cfg-options train_cfg.max_epochs=1'):
+        train.merge_args(Config.fromfile(CONFIG), args)
+
+
+def test_dump_adds_video_identity_to_every_packer(load_tool):
+    test = load_tool('test')
+    cfg = test.merge_args(
+        Config.fromfile(CONFIG),
+        test.parse_args([CONFIG, 'ckpt.pth', '--dump', 'out.pkl']))
+    pack = cfg.test_dataloader.dataset.pipeline[-1]
+    assert pack.type == 'PackActionInputs'
+    assert pack.meta_keys == ('img_shape', 'img_key', 'video_id',
+                              'timestamp', 'filename', 'frame_dir')
+    # wrapped datasets, own meta_keys kept, no duplicates
+    wrapped = dict(
+        type='ConcatDataset',
+        datasets=[
+            dict(pipeline=[dict(type='PackActionInputs',
+                                meta_keys=('filename', ))]),
+            dict(
+                type='RepeatDataset',
+                dataset=dict(
+                    pipeline=[dict(type='mmaction.PackActionInputs')]))
+        ])
+    assert test.add_video_identity(wrapped) == 2
+    assert wrapped['datasets'][0]['pipeline'][0]['meta_keys'] == (
+        'filename', 'frame_dir')
+    assert wrapped['datasets'][1]['dataset']['pipeline'][0][
+        'meta_keys'][-2:] == ('filename', 'frame_dir')
+    assert test.add_video_identity(dict(pipeline=[dict(type='X')])) == 0
 
 
 def test_train_auto_scale_lr_needs_config_entry(load_tool):

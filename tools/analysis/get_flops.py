@@ -27,10 +27,11 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import projects.dist  # noqa: E402,F401  -- compat fixes + registration
+from projects.dist.utils.cli import DictAction  # noqa: E402
 from mmaction.registry import MODELS  # noqa: E402
 from projects.dist.utils.flops import (  # noqa: E402
     count_model_macs, count_parameters)
@@ -260,4 +261,5 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    from projects.dist.utils.cli import run_tool  # repository root on path
+    run_tool(main)

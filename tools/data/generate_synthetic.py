@@ -23,10 +23,11 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 
 from projects.dist.datasets.synthetic import (  # noqa: E402
     SyntheticMotionGenerator, write_random_clip_weights)
+from projects.dist.utils.cli import DictAction  # noqa: E402
 
 
 def parse_args(argv: list = None) -> argparse.Namespace:
@@ -179,4 +180,5 @@ def main(argv: list = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from projects.dist.utils.cli import run_tool  # repository root on path
+    run_tool(main)

@@ -274,4 +274,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from projects.dist.utils.cli import run_tool  # repository root on path
+    run_tool(main)

@@ -194,4 +194,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+        __file__)))))  # the repository root, for projects.dist
+    from projects.dist.utils.cli import run_tool
+    run_tool(main)

@@ -202,4 +202,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    from projects.dist.utils.cli import run_tool  # repository root on path
+    run_tool(main)

@@ -1,8 +1,102 @@
-"""Running MMEngine's distributed launchers on machines without CUDA."""
+"""What ``tools/train.py`` and ``tools/test.py`` share: the launcher and
+work-dir arguments, the work-dir choice, running MMEngine's distributed
+launchers on machines without CUDA, and building the Runner."""
+import argparse
 import logging
+import os
+import os.path as osp
 
+import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+from .cli import DEBUG_ENV, DEBUG_FLAG, DictAction
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def add_launch_args(parser: argparse.ArgumentParser, work_dir_help: str,
+                    cfg_options_example: str) -> None:
+    """Add ``--work-dir``, ``--cfg-options``, ``--launcher`` and
+    ``--local-rank`` (MMAction2 1.2.0's flags) to a tool's parser.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+        work_dir_help (str): Help text of ``--work-dir``.
+        cfg_options_example (str): A ``key=value`` example for the help of
+            ``--cfg-options``.
+    """
+    parser.add_argument('--work-dir', help=work_dir_help)
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, as key=value pairs merged into the '
+        f'config, e.g. {cfg_options_example} or key="[a,b]"; quote lists '
+        'and tuples, and use no white space')
+    parser.add_argument(
+        '--launcher',
+        choices=list(LAUNCHERS),
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.epilog = (
+        f'A mistake in the input (a missing file, a bad config value) is '
+        f'reported in one line; add {DEBUG_FLAG} (or set {DEBUG_ENV}=1) to '
+        'see its traceback.')
+
+
+def export_local_rank(args: argparse.Namespace) -> None:
+    """Set ``LOCAL_RANK`` from ``--local-rank`` unless a launcher set it.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments with ``local_rank``.
+    """
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+
+
+def choose_work_dir(cfg: Config, work_dir: str, config_path: str) -> None:
+    """Set ``cfg.work_dir``: command line > config > config file name.
+
+    Args:
+        cfg (Config): The config, changed in place.
+        work_dir (str | None): ``--work-dir``.
+        config_path (str): The config file; without the two others, the work
+            dir is ``./work_dirs/<config name>``.
+    """
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config_path))[0])
+
+
+def adapt_launcher(cfg: Config) -> None:
+    """Adapt a distributed ``cfg.launcher`` to a machine without CUDA (see
+    :func:`use_cpu_distributed`); nothing to do otherwise.
+
+    Args:
+        cfg (Config): The config with ``launcher`` set, changed in place.
+    """
+    if cfg.launcher != 'none' and not torch.cuda.is_available():
+        use_cpu_distributed(cfg)
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build MMEngine's Runner, or the ``runner_type`` the config names.
+
+    Args:
+        cfg (Config): The complete config.
+
+    Returns:
+        Runner: The runner.
+    """
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    from mmaction.registry import RUNNERS
+    return RUNNERS.build(cfg)
 
 
 def use_cpu_distributed(cfg: Config) -> None:

@@ -21,6 +21,12 @@ the same way, and deletes outdated checkpoints only after both are in
 place. Before a run it also repairs a ``last_checkpoint`` that names a
 missing or truncated file (e.g. left by the stock hook), pointing it at the
 newest complete checkpoint.
+
+It also keeps work dirs apart (see :mod:`projects.dist.utils.work_dir`):
+``last_checkpoint`` names the checkpoint relative to the work dir, so a
+copied work dir resumes from its own files; a second training into a work
+dir that a live training holds is refused; and a run whose ``max_epochs``
+(``max_iters``) leaves nothing to train is an error, not a silent exit 0.
 """
 import logging
 import os
@@ -34,8 +40,13 @@ from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, get_file_backend, register_backend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
+from mmengine.runner import BaseLoop
 
 from mmaction.registry import HOOKS
+from projects.dist.utils.work_dir import (check_work_left, lock_work_dir,
+                                          pointer_text,
+                                          resolve_last_checkpoint,
+                                          unlock_work_dir)
 
 #: Name under which :class:`AtomicLocalBackend` is registered in MMEngine's
 #: file-backend registry.
@@ -145,7 +156,13 @@ class DiSTSafeCheckpointHook(CheckpointHook):
     * before the run (rank 0), removes stale temporary files and, if
       ``last_checkpoint`` names a missing or truncated file, points it at
       the newest complete ``filename_tmpl`` checkpoint (warning), so that
-      ``--resume`` (auto) picks a loadable file.
+      ``--resume`` (auto) picks a loadable file;
+    * in a training run, takes the work dir's lock (rank 0) and refuses a
+      second live training there (``WorkDirError``);
+    * writes ``last_checkpoint`` relative to the work dir and resolves it
+      relative to the work dir when resuming;
+    * refuses ``max_epochs``/``max_iters`` of 0 or not beyond the resumed
+      checkpoint (``NothingToTrainError``).
 
     As in MMEngine, the previous best checkpoint is removed before the new
     best one is written; best checkpoints are never resumed from.
@@ -175,23 +192,58 @@ class DiSTSafeCheckpointHook(CheckpointHook):
         return True
 
     def before_run(self, runner) -> None:
-        """Repair ``last_checkpoint`` before ``--resume`` reads it."""
+        """Lock the work dir and pick the checkpoint ``--resume`` reads.
+
+        In a training run, rank 0 takes the work dir's lock
+        (:func:`~projects.dist.utils.work_dir.lock_work_dir`; a second live
+        training into the same work dir stops here with a
+        ``WorkDirError``), then removes stale temporary files and repairs
+        a ``last_checkpoint`` that names a missing or truncated file. Every
+        rank resolves ``last_checkpoint`` relative to the work dir
+        (a copied work dir resumes from its own files) and, for an
+        automatic resume, hands that path to the runner.
+        """
         super().before_run(runner)
-        if not is_main_process():
+        self._lock = None
+        if not isinstance(getattr(runner, '_train_loop', None), BaseLoop):
+            return  # a test or val run: it neither resumes nor saves
+        if is_main_process():
+            self._lock = lock_work_dir(runner.work_dir)
+        latest = resolve_last_checkpoint(runner.work_dir)
+        if latest is None:
             return
-        pointer = osp.join(runner.work_dir, 'last_checkpoint')
-        if not osp.isfile(pointer):
-            return
-        with open(pointer, encoding='utf-8') as f:
-            latest = f.read().strip()
-        folder = osp.dirname(latest) if latest else runner.work_dir
+        folder = osp.dirname(latest)
         if not osp.isdir(folder) or not isinstance(
                 get_file_backend(folder, backend_args=self.backend_args),
                 LocalBackend):
             return
-        self._remove_stale_temporaries(folder)
-        if latest and is_complete_checkpoint(latest):
-            return
+        if is_main_process():
+            self._remove_stale_temporaries(folder)
+        if not is_complete_checkpoint(latest):
+            latest = self._repair_pointer(runner, latest, folder)
+        if runner._resume and runner._load_from is None and latest:
+            # MMEngine's find_latest_checkpoint would take an absolute
+            # pointer as it is and a relative one relative to the cwd.
+            runner._load_from = latest
+            print_log(
+                f'resuming from {latest} (named by '
+                f'{osp.join(runner.work_dir, "last_checkpoint")})',
+                logger='current')
+
+    def _repair_pointer(self, runner, latest: str, folder: str):
+        """Fall back to the newest complete checkpoint of ``folder``.
+
+        Rank 0 also rewrites ``last_checkpoint``; every rank computes the
+        same answer from the same files.
+
+        Args:
+            runner (Runner): The runner.
+            latest (str): The missing or truncated checkpoint named.
+            folder (str): Where to look for complete ones.
+
+        Returns:
+            str | None: The newest complete checkpoint, or None.
+        """
         candidates = self._complete_checkpoints(folder)
         if not candidates:
             print_log(
@@ -199,17 +251,36 @@ class DiSTSafeCheckpointHook(CheckpointHook):
                 f'truncated, and {folder} holds no complete checkpoint',
                 logger='current',
                 level=logging.WARNING)
-            return
-        atomic_write(candidates[0], pointer)
+            return None
+        if is_main_process():
+            atomic_write(
+                pointer_text(candidates[0], runner.work_dir),
+                osp.join(runner.work_dir, 'last_checkpoint'))
         print_log(
             f'last_checkpoint named {latest!r}, which is missing or '
             f'truncated (an interrupted save?); it now names the newest '
             f'complete checkpoint {candidates[0]!r}',
             logger='current',
             level=logging.WARNING)
+        return candidates[0]
+
+    def after_run(self, runner) -> None:
+        """Release the work dir's lock."""
+        super().after_run(runner)
+        unlock_work_dir(getattr(self, '_lock', None))
+        self._lock = None
 
     def before_train(self, runner) -> None:
-        """Resolve the output folder and select the atomic backend."""
+        """Refuse a run with nothing to train, resolve the output folder
+        and select the atomic backend.
+
+        Raises:
+            NothingToTrainError: ``max_epochs`` (``max_iters``) is 0, or
+                not greater than the epoch (iteration) resumed from.
+        """
+        check_work_left(
+            runner.train_loop,
+            resumed_from=runner._load_from if runner._resume else None)
         super().before_train(runner)
         if self._enable_atomic(self.out_dir):
             self._atomic = True
@@ -249,8 +320,9 @@ class DiSTSafeCheckpointHook(CheckpointHook):
 
         if not is_main_process():
             return
-        atomic_write(self.last_ckpt,
-                     osp.join(runner.work_dir, 'last_checkpoint'))
+        atomic_write(
+            pointer_text(self.last_ckpt, runner.work_dir),
+            osp.join(runner.work_dir, 'last_checkpoint'))
         for old in outdated:
             path = self.file_backend.join_path(self.out_dir,
                                                self.filename_tmpl.format(old))
