@@ -67,7 +67,7 @@ def trained(tmp_path_factory):
     cfg.model.backbone.spatial_encoder.pretrained = weights
     cfg.model.cls_head.text_encoder.pretrained = weights
     cfg.model.cls_head.class_names = LABELS
-    epochs = 6
+    epochs = 8
     cfg.train_cfg.max_epochs = epochs
     cfg.train_cfg.val_interval = epochs
     cfg.param_scheduler[1].update(T_max=epochs - 1, end=epochs)
