@@ -143,11 +143,15 @@ class DiSTTextHead(BaseHead):
                 self.class_names = load_class_names(class_names)
                 self._check_count(self.class_names, class_names)
 
-    def _check_count(self, names: List[str], source) -> None:
-        if len(names) != self.num_classes:
+    def _check_count(self,
+                     names: List[str],
+                     source,
+                     num_classes: Optional[int] = None) -> None:
+        num_classes = self.num_classes if num_classes is None else num_classes
+        if len(names) != num_classes:
             where = source if isinstance(source, str) else 'the given list'
             raise ValueError(f'{len(names)} class names in {where} but '
-                             f'num_classes={self.num_classes}')
+                             f'num_classes={num_classes}')
 
     def set_class_names(self,
                         class_names: Union[str, Sequence[str]],
@@ -162,16 +166,18 @@ class DiSTTextHead(BaseHead):
         if self.classifier != 'text':
             raise RuntimeError('class names can only be swapped with the '
                                "text classifier (classifier='text')")
-        if num_classes is not None:
-            self.num_classes = num_classes
+        # everything is checked before anything changes: a refused label
+        # set leaves the head as it was
         names = load_class_names(class_names)
-        self._check_count(names, class_names)
+        self._check_count(names, class_names, num_classes)
         tokens = tokenize_class_names(
             names,
             self.text_encoder.context_length,
             self.prompt_template,
             source=class_names
             if isinstance(class_names, str) else 'the given list')
+        if num_classes is not None:
+            self.num_classes = num_classes
         self.class_names = names
         self.text_tokens = tokens.to(self.text_tokens.device)
         self._text_cache = None
