@@ -76,9 +76,9 @@ def watch_embedding_consumer(embedding: torch.Tensor, backbone: str) -> None:
     """Check the next module that is called with ``embedding`` itself.
 
     A process-wide forward pre-hook is installed until that call (it is
-    removed right then, or at the first module call after ``embedding`` has
-    been freed, e.g. when the caller concatenates views first): it calls
-    :func:`check_head_fits` on that module. Nothing is checked while
+    removed right then, or when ``embedding`` is freed unseen, e.g. when the
+    caller concatenates views first): it calls :func:`check_head_fits` on
+    that module. Nothing is checked while
     tracing, scripting or compiling.
 
     Args:
@@ -93,12 +93,10 @@ def watch_embedding_consumer(embedding: torch.Tensor, backbone: str) -> None:
 
     def hook(module: nn.Module, args: tuple) -> None:
         out = ref()
-        if out is None:
-            handle.remove()
-            return
-        if not args or args[0] is not out:
+        if out is None or not args or args[0] is not out:
             return
         handle.remove()
         check_head_fits(module, out, backbone)
 
     handle = register_module_forward_pre_hook(hook)
+    weakref.finalize(embedding, handle.remove)
