@@ -62,6 +62,9 @@ def test_id_columns_out_of_order_say_so():
 def test_names_that_only_sometimes_start_with_a_number_are_names():
     names = ['2 people dancing', 'walking', 'moving 3 boxes', 'juggling 5']
     assert load_class_names(names) == names
+    # generic names ending in a number are names, not "<name> <id>"
+    names = [f'action {i}' for i in range(3)]
+    assert load_class_names(names) == names
 
 
 @pytest.mark.parametrize('template', ['a video of {}.', '{}', 'a {0} video'])

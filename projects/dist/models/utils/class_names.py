@@ -30,9 +30,10 @@ def resolve_path(path: str) -> str:
     return candidate if osp.exists(candidate) else path
 
 
-# ``<id> <name>`` / ``<id>,<name>`` / ``<name>,<id>`` / ``<name>\t<id>``
+# ``<id> <name>`` / ``<id>,<name>`` / ``<name>,<id>`` / ``<name>\t<id>``;
+# a name ending in a space and a number (``action 3``) is a name
 _ID_FIRST = re.compile(r'^(\d+)\s*[,;:\t]\s*\S|^(\d+)\s+\S')
-_ID_LAST = re.compile(r'\S\s*[,;:\t]\s*(\d+)$|\S\s+(\d+)$')
+_ID_LAST = re.compile(r'\S\s*[,;:\t]\s*(\d+)$')
 
 
 def read_text_file(path: str, what: str) -> str:
@@ -76,11 +77,13 @@ def read_text_file(path: str, what: str) -> str:
 def _check_id_columns(names: List[str], source: str) -> None:
     """Refuse ``<id> <name>`` (or ``<name> <id>``) lines.
 
-    A list in which EVERY line starts (or every line ends) with an integer
-    separated by whitespace, ``,``, ``;``, ``:`` or a tab is a label map
-    with an id column, not a list of names. It is refused rather than parsed:
-    the file's order, not its ids, gives the label ids. Lists where only some
-    names start or end with a number (``2 people dancing``) are names.
+    A list in which EVERY line starts with an integer followed by
+    whitespace, ``,``, ``;``, ``:`` or a tab, or every line ends with an
+    integer after a tab, ``,``, ``;`` or ``:``, is a label map with an id
+    column, not a list of names. It is refused rather than parsed: the
+    file's order, not its ids, gives the label ids. Lists where only some
+    names start with a number (``2 people dancing``), and names ending in a
+    space and a number (``action 3``), are names.
     """
     for pattern, column in ((_ID_FIRST, 'first'), (_ID_LAST, 'last')):
         matches = [pattern.search(n) for n in names]
@@ -155,8 +158,8 @@ def tokenize_class_names(names: Sequence[str],
     texts = [prompt_template.format(n) if prompt_template else n
              for n in names]
     # the tokenizer open_clip.tokenize itself uses; +2 for start/end tokens
-    lengths = [len(open_clip.tokenizer._tokenizer.encode(t)) + 2
-               for t in texts]
+    encoded = [tuple(open_clip.tokenizer._tokenizer.encode(t)) for t in texts]
+    lengths = [len(ids) + 2 for ids in encoded]
     long = [i for i, n in enumerate(lengths) if n > context_length]
     if long:
         shown = ', '.join(f'id {i} {names[i]!r} ({lengths[i]} tokens)'
@@ -169,10 +172,9 @@ def tokenize_class_names(names: Sequence[str],
             f'(start and end tokens included){prompt}: {shown}; the tower '
             'would truncate them, so names that differ only after the cut '
             'would share a classifier. Shorten them.')
-    tokens = open_clip.tokenize(texts, context_length=context_length)
     first = {}
-    for i, row in enumerate(tokens.tolist()):
-        j = first.setdefault(tuple(row), i)
+    for i, ids in enumerate(encoded):
+        j = first.setdefault(ids, i)
         if j != i:
             raise ValueError(
                 f'class names id {j} {names[j]!r} and id {i} {names[i]!r} '
@@ -180,7 +182,8 @@ def tokenize_class_names(names: Sequence[str],
                 'tokenizer lower-cases and normalises spaces and '
                 'punctuation), i.e. the same classifier; class names must '
                 'differ after tokenisation')
-    return tokens
+    # on the device torch builds on (meta for counting: no values needed)
+    return open_clip.tokenize(texts, context_length=context_length)
 
 
 def load_class_names(class_names: Union[str, Sequence[str]]) -> List[str]:
@@ -189,8 +192,9 @@ def load_class_names(class_names: Union[str, Sequence[str]]) -> List[str]:
     A label file has one class name per line, in label-id order, in UTF-8
     (a UTF-8 byte-order mark is allowed; UTF-16 and other encodings are
     refused with the file named). A file or list in which every line has a
-    numeric id column (``<id> <name>``, ``<id>,<name>``, ``<name>\\t<id>``)
-    is refused, not parsed: the line order is the label order. Surrounding
+    numeric id column (``<id> <name>``, ``<id>,<name>``, ``<name>\\t<id>``,
+    ``<name>,<id>``) is refused, not parsed: the line order is the label
+    order. Surrounding
     whitespace and double quotes are stripped (as the official DiST code
     does); a trailing empty line is ignored.
 
