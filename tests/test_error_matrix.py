@@ -16,6 +16,7 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
 from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
 from projects.dist.datasets.robust_video_dataset import (AnnotationListError,
                                                          read_annotation_list)
 from projects.dist.models.utils.clip_arch import resolve_clip_arch
@@ -98,6 +99,26 @@ def head(**overrides) -> None:
     cfg = model_cfg()['cls_head']
     cfg.update(overrides)
     MODELS.build(cfg)
+
+
+def head_on_dist(**head) -> None:
+    """One training forward of the tiny DiST with another ``cls_head``."""
+    cfg = model_cfg()
+    cfg['cls_head'] = dict(num_classes=len(CLASS_NAMES), **head)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model(
+        torch.zeros((1, 1, 3, 8, 32, 32)),
+        [ActionDataSample().set_gt_label(0)],
+        mode='loss')
+
+
+def recipe_2d() -> None:
+    """The tiny DiST in a 2-D recipe (Recognizer2D, 'NCHW' frames)."""
+    cfg = model_cfg()
+    cfg['type'] = 'Recognizer2D'
+    cfg['data_preprocessor']['format_shape'] = 'NCHW'
+    MODELS.build(cfg)(torch.zeros((1, 8, 3, 32, 32)), mode='tensor')
 
 
 def load_converter():
@@ -252,6 +273,41 @@ CASES = {
     'duplicate class names': (lambda p: head(class_names=['a', 'b', 'a', 'c']),
                               ValueError, r"duplicate class name\(s\) \['a'\]",
                               'must be unique'),
+    'class name longer than the text context':
+    (lambda p: head(class_names=CLASS_NAMES[:3] + [' '.join(['left'] * 80)]),
+     ValueError, r"id 3 'left left.*' \(82 tokens\)",
+     'context length of 77 tokens'),
+    'class names identical after tokenisation':
+    (lambda p: head(class_names=['moving left', 'Moving  Left', 'a', 'b']),
+     ValueError, r"id 0 'moving left' and id 1 'Moving  Left'",
+     'must differ after tokenisation'),
+    'prompt template without a placeholder':
+    (lambda p: head(prompt_template='a video'), ValueError,
+     r"prompt_template 'a video' has 0 placeholder",
+     r"exactly one '\{\}' placeholder"),
+    '<id> <name> lines as class names':
+    (lambda p: head(class_names=write(p, '0 a\n1 b\n2 c\n3 d\n')),
+     ValueError, r"file.txt has a numeric first column \(e.g. '0 a'\)",
+     'expected one class name per line'),
+    'class-name file not UTF-8':
+    (lambda p: head(class_names=write(p, 'a\nb\nc\nd'.encode('utf-16'))),
+     ValueError, r"file.txt' is UTF-16-LE encoded", 'expected UTF-8'),
+    'head that pools a feature map on DiST':
+    (lambda p: head_on_dist(type='I3DHead', in_channels=32), ValueError,
+     r'DiST emits .* \(B, E\) = \(1, 32\), but I3DHead pools',
+     'use a head that takes it: DiSTTextHead, TimeSformerHead'),
+    'per-frame (2-D) head on DiST':
+    (lambda p: head_on_dist(type='TSNHead', in_channels=32), ValueError,
+     r'\(B, E\) = \(1, 32\), but TSNHead is a per-frame',
+     'use a head that takes it'),
+    'head in_channels != DiST embedding size':
+    (lambda p: head_on_dist(type='TimeSformerHead', in_channels=768),
+     ValueError, r'TimeSformerHead has in_channels=768',
+     r'set cls_head.in_channels=32'),
+    '2-D recognizer recipe': (lambda p: recipe_2d(), ValueError,
+                              r'got \(8, 3, 32, 32\); a 4-D input',
+                              r"use type='Recognizer3D' with "
+                              r"FormatShape\(input_format='NCTHW'\)"),
     'missing class-name file':
     (lambda p: head(class_names=str(p / 'nope.txt')), FileNotFoundError,
      'nope.txt', 'class-name file not found'),

@@ -4,6 +4,7 @@ The text classifier matches class ``i`` with line ``i``; a list in the wrong
 order silently destroys accuracy, so each order is checked against an
 independent statement of the ids it claims.
 """
+import os
 import os.path as osp
 import re
 
@@ -11,7 +12,8 @@ import pytest
 from torchvision.models._meta import _KINETICS400_CATEGORIES
 
 from projects.dist.datasets.transforms import SSV2_FLIP_PAIRS
-from projects.dist.models.utils.class_names import load_class_names
+from projects.dist.models.utils.class_names import (load_class_names,
+                                                    tokenize_class_names)
 
 LABEL_DIR = osp.join(
     osp.dirname(osp.dirname(osp.abspath(__file__))), 'projects', 'dist',
@@ -51,6 +53,22 @@ def test_format_count_unique(name, count):
         assert '"' not in n and '\t' not in n, f'line {i}: {n!r}'
     # the text head reads the files unchanged
     assert load_class_names(osp.join(LABEL_DIR, f'{name}.txt')) == names
+
+
+SHIPPED = sorted(
+    f[:-4] for f in os.listdir(LABEL_DIR) if f.endswith('.txt'))
+
+
+@pytest.mark.parametrize('name', SHIPPED)
+def test_every_shipped_file_passes_the_text_head_checks(name):
+    # no id column is detected, every name fits CLIP's 77 tokens (with the
+    # longest prompt template the docs suggest) and no two names tokenize
+    # alike
+    assert set(COUNTS) < set(SHIPPED)
+    names = load_class_names(osp.join(LABEL_DIR, f'{name}.txt'))
+    for template in (None, 'a video of a person {}.'):
+        tokens = tokenize_class_names(names, 77, template, source=name)
+        assert tokens.shape == (len(names), 77)
 
 
 # ids of the official DiST dataset/labels/k400_labels.json (a sample)

@@ -140,3 +140,69 @@ def test_shipped_label_file_resolves_from_any_directory(tmp_path,
     monkeypatch.chdir(tmp_path)  # no projects/ folder here
     names = load_class_names('projects/dist/label_maps/kinetics400.txt')
     assert len(names) == 400 and names[0] == 'abseiling'
+
+
+@pytest.mark.parametrize('overrides, match', [
+    (dict(prompt_template='a video'), r'has 0 placeholder'),
+    (dict(class_names=['moving left', 'Moving  Left', 'growing']),
+     r"id 0 'moving left' and id 1 'Moving  Left' .* identical text "
+     r'tokens'),
+    (dict(class_names=['moving left ' * 8, 'moving right', 'growing']),
+     r'longer than the text tower\'s context length of 16 tokens'),
+    (dict(class_names=['0 moving left', '1 moving right', '2 growing']),
+     r'numeric first column'),
+])
+def test_class_names_that_would_share_a_classifier_are_refused(
+        overrides, match):
+    with pytest.raises(ValueError, match=match):
+        MODELS.build(tiny_head_cfg(**overrides))
+
+
+def test_refused_label_set_leaves_the_head_unchanged():
+    head = build()
+    x = torch.randn(2, TINY_CLIP['embed_dim'])
+    before = head(x)
+    with pytest.raises(ValueError, match='identical text tokens'):
+        head.set_class_names(['a', 'b', 'c', 'A'], num_classes=4)
+    assert head.num_classes == 3 and head.class_names == CLASS_NAMES
+    torch.testing.assert_close(head(x), before)
+
+
+def test_input_projection_from_another_width():
+    width = 24  # not the text tower's 16
+    head = build(in_channels=width, project_input=True)
+    assert isinstance(head.input_proj, torch.nn.Linear)
+    assert head.input_proj.weight.shape == (TINY_CLIP['embed_dim'], width)
+    x = torch.randn(3, width)
+    logits = head(x)
+    text = torch.nn.functional.normalize(
+        head.text_encoder(head.text_tokens), dim=-1)
+    ref = 100.0 * torch.nn.functional.normalize(
+        head.input_proj(x), dim=-1) @ text.t()
+    torch.testing.assert_close(logits, ref)
+    samples = [ActionDataSample().set_gt_label(i) for i in range(3)]
+    head.loss_by_feat(logits, samples)['loss_cls'].backward()
+    assert head.input_proj.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in head.text_encoder.parameters())
+
+
+def test_input_projection_is_off_by_default():
+    head = build()
+    assert head.input_proj is None
+    assert not any('input_proj' in k for k in head.state_dict())
+    with pytest.raises(ValueError, match='set project_input=True'):
+        MODELS.build(tiny_head_cfg(in_channels=24))
+    with pytest.raises(ValueError, match="needs classifier='text'"):
+        MODELS.build(
+            tiny_head_cfg(
+                classifier='linear', class_names=None, project_input=True))
+
+
+@pytest.mark.parametrize('shape, match', [
+    ((2, 8), r'got \(2, 8\); set in_channels=8 \(with project_input=True'),
+    ((2, 16, 1, 1, 1), r'needs a pooling neck'),
+])
+def test_wrong_embedding_shape_names_the_fix(shape, match):
+    head = build()
+    with pytest.raises(ValueError, match=match):
+        head(torch.randn(shape))

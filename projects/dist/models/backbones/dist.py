@@ -13,6 +13,7 @@ from ..layers import (AdaPoolingAggregator, IntegrationBlock,
                       IntegrationToTemporal, TemporalBlock,
                       TemporalToIntegration)
 from ..layers.fast_path import use_fast_path
+from ..utils.head_fit import watch_embedding_consumer
 from ..utils.precision import autocast_dtype
 from ..utils.state_checks import (CheckpointMismatchError, check_complete,
                                   check_count)
@@ -42,6 +43,17 @@ class DiST(BaseModule):
 
     Both exchange directions read the pre-exchange tensors. Only the side
     network (everything but ``spatial_encoder``) has trainable parameters.
+
+    Output contract: one pooled embedding per clip, (B, E). Heads that take
+    (N, in_channels) features fit (``DiSTTextHead``, ``TimeSformerHead``,
+    ``I3DHead(spatial_type=None)``); heads that pool a feature map
+    (``I3DHead``, ``X3DHead``) or need ``num_segs`` (``TSNHead``,
+    ``TSMHead``) do not. At the first forward the module that receives the
+    embedding is checked once, and such a head, or one whose
+    ``in_channels`` is not E, raises an error saying so (see
+    :func:`~projects.dist.models.utils.head_fit.check_head_fits`).
+    Input: clips (B, 3, T, H, W) as ``Recognizer3D`` with
+    ``FormatShape(input_format='NCTHW')`` delivers them.
 
     Args:
         spatial_encoder (dict): Config of the frozen image tower. Defaults to
@@ -166,6 +178,7 @@ class DiST(BaseModule):
         self.subsample_before_embedding = subsample_before_embedding
         self.with_cp = with_cp
         self.channels_last = channels_last
+        self._consumer_checked = False  # see watch_embedding_consumer
         n_sel = len(selected_layers)
         ts = self.num_spatial_frames
         integration_kernel_size = (
@@ -255,7 +268,7 @@ class DiST(BaseModule):
         """
         if x.dim() != 5 or x.shape[1] != 3:
             raise ValueError('DiST expects clips of shape (B, 3, T, H, W), '
-                             f'got {tuple(x.shape)}')
+                             f'got {tuple(x.shape)}{self._shape_hint(x)}')
         b, _, t, h, w = x.shape
         if t != self.num_frames:
             raise ValueError(f'clip has {t} frames but DiST was configured '
@@ -294,7 +307,27 @@ class DiST(BaseModule):
             residual = self._run(self.integration_blocks[i], z_in, b)
         tokens = residual + z_in  # F, (B*Ts, L, C_i)
         clip_cls = feats[-1][:, 0].to(dtype).view(b, ts, -1)  # (B, Ts, D)
-        return self.aggregator(tokens, clip_cls)
+        out = self.aggregator(tokens, clip_cls)  # (B, E)
+        if not self._consumer_checked:
+            self._consumer_checked = True
+            watch_embedding_consumer(out, type(self).__name__)
+        return out
+
+    @staticmethod
+    def _shape_hint(x: torch.Tensor) -> str:
+        """How to fix an input that is not (B, 3, T, H, W)."""
+        if x.dim() == 4:
+            return ('; a 4-D input is a batch of single frames, as a 2-D '
+                    'recipe (Recognizer2D, or FormatShape / '
+                    "ActionDataPreprocessor format 'NCHW') produces: DiST "
+                    "is a video model, use type='Recognizer3D' with "
+                    "FormatShape(input_format='NCTHW') in the pipeline and "
+                    "data_preprocessor format_shape='NCTHW'")
+        if x.dim() == 5 and x.shape[2] == 3:
+            return ('; this looks like (B, T, 3, H, W): use '
+                    "FormatShape(input_format='NCTHW') so channels come "
+                    'before time')
+        return ("; use Recognizer3D with FormatShape(input_format='NCTHW')")
 
     def _load_from_state_dict(self, state_dict, prefix, *args,
                               **kwargs) -> None:

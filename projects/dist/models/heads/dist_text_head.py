@@ -2,14 +2,14 @@
 from contextlib import nullcontext
 from typing import List, Optional, Sequence, Tuple, Union
 
-import open_clip
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from mmaction.models.heads.base import BaseHead
 from mmaction.registry import MODELS
-from ..utils.class_names import load_class_names
+from ..utils.class_names import (check_prompt_template, load_class_names,
+                                 tokenize_class_names)
 from ..utils.precision import autocast_available
 from ..utils.state_checks import check_complete
 
@@ -40,9 +40,21 @@ class DiSTTextHead(BaseHead):
     evaluated on a different label set without retraining: pass other
     ``class_names`` (and the matching ``num_classes``).
 
+    Class names are refused (with the name, its token count and the limit)
+    when the text tower would truncate them, and when two of them give the
+    same tokens (the tokenizer lower-cases and normalises spacing), since
+    either would silently make two classes share one classifier.
+
+    On another backbone whose embedding width is not the CLIP joint
+    embedding size, ``project_input=True`` adds a trainable
+    ``Linear(in_channels, E_clip)`` in front of the cosine similarity (off
+    by default: DiST emits CLIP-sized embeddings, and checkpoints without
+    it load unchanged).
+
     Args:
         num_classes (int): Number of classes K.
-        in_channels (int): Video embedding size E.
+        in_channels (int): Video embedding size E. Must equal the text
+            tower's joint embedding size unless ``project_input``.
         class_names (str | Sequence[str], optional): Label file (one name per
             line, label order) or the names. Required for the text
             classifier.
@@ -50,8 +62,11 @@ class DiSTTextHead(BaseHead):
             ``dict(type='DiSTCLIPText', arch='ViT-B/16')``.
         classifier (str): ``'text'`` or ``'linear'``. Defaults to ``'text'``.
         prompt_template (str, optional): Format string applied to every
-            class name, e.g. ``'a video of {}.'``. None (the official
-            setting) uses the raw names.
+            class name, e.g. ``'a video of {}.'``; it must hold exactly
+            one ``{}``. None (the official setting) uses the raw names.
+        project_input (bool): Project ``in_channels`` to the text tower's
+            embedding size with a trainable linear layer (``input_proj``)
+            before the similarity; text classifier only. Defaults to False.
         dropout_ratio (float): Dropout on the embedding before the linear
             classifier. Defaults to 0.
         loss_cls (dict): Loss config. Defaults to CrossEntropyLoss.
@@ -75,6 +90,7 @@ class DiSTTextHead(BaseHead):
                      type='DiSTCLIPText', arch='ViT-B/16'),
                  classifier: str = 'text',
                  prompt_template: Optional[str] = None,
+                 project_input: bool = False,
                  dropout_ratio: float = 0.0,
                  loss_cls: dict = dict(type='CrossEntropyLoss'),
                  multi_class: bool = False,
@@ -95,7 +111,9 @@ class DiSTTextHead(BaseHead):
             raise ValueError(f"classifier must be 'text' or 'linear', got "
                              f'{classifier!r}')
         self.classifier = classifier
+        check_prompt_template(prompt_template)
         self.prompt_template = prompt_template
+        self.input_proj = None
         self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio else None
         self.class_names: Optional[List[str]] = None
         self._text_cache: Optional[tuple] = None
@@ -106,26 +124,38 @@ class DiSTTextHead(BaseHead):
                                  "'linear' to train without them")
             self.text_encoder = MODELS.build(text_encoder)
             embed_dim = self.text_encoder.arch['embed_dim']
-            if embed_dim != in_channels:
+            if project_input:
+                self.input_proj = nn.Linear(in_channels, embed_dim)
+            elif embed_dim != in_channels:
                 raise ValueError(
                     f'in_channels={in_channels} must equal the CLIP joint '
-                    f'embedding size {embed_dim} of the text tower')
+                    f'embedding size {embed_dim} of the text tower; for a '
+                    'backbone of another width set project_input=True '
+                    f'(a trainable Linear({in_channels}, {embed_dim}))')
             self.register_buffer(
                 'text_tokens', torch.zeros(0, 1, dtype=torch.long),
                 persistent=False)
             self.set_class_names(class_names)
         else:
+            if project_input:
+                raise ValueError(
+                    "project_input=True needs classifier='text' (the linear "
+                    'classifier takes any in_channels already)')
             self.text_encoder = None
             self.fc_cls = nn.Linear(in_channels, num_classes)
             if class_names is not None:
                 self.class_names = load_class_names(class_names)
                 self._check_count(self.class_names, class_names)
 
-    def _check_count(self, names: List[str], source) -> None:
-        if len(names) != self.num_classes:
+    def _check_count(self,
+                     names: List[str],
+                     source,
+                     num_classes: Optional[int] = None) -> None:
+        num_classes = self.num_classes if num_classes is None else num_classes
+        if len(names) != num_classes:
             where = source if isinstance(source, str) else 'the given list'
             raise ValueError(f'{len(names)} class names in {where} but '
-                             f'num_classes={self.num_classes}')
+                             f'num_classes={num_classes}')
 
     def set_class_names(self,
                         class_names: Union[str, Sequence[str]],
@@ -140,16 +170,18 @@ class DiSTTextHead(BaseHead):
         if self.classifier != 'text':
             raise RuntimeError('class names can only be swapped with the '
                                "text classifier (classifier='text')")
+        # everything is checked before anything changes: a refused label
+        # set leaves the head as it was
+        names = load_class_names(class_names)
+        self._check_count(names, class_names, num_classes)
+        tokens = tokenize_class_names(
+            names,
+            self.text_encoder.context_length,
+            self.prompt_template,
+            source=class_names
+            if isinstance(class_names, str) else 'the given list')
         if num_classes is not None:
             self.num_classes = num_classes
-        names = load_class_names(class_names)
-        self._check_count(names, class_names)
-        texts = [
-            self.prompt_template.format(n) if self.prompt_template else n
-            for n in names
-        ]
-        tokens = open_clip.tokenize(
-            texts, context_length=self.text_encoder.context_length)
         self.class_names = names
         self.text_tokens = tokens.to(self.text_tokens.device)
         self._text_cache = None
@@ -203,18 +235,29 @@ class DiSTTextHead(BaseHead):
         """Classify video embeddings.
 
         Args:
-            x (torch.Tensor): Video embeddings, (N, E).
+            x (torch.Tensor): Video embeddings, (N, in_channels).
 
         Returns:
             torch.Tensor: Class scores (logits), (N, K).
         """
         if x.dim() != 2 or x.shape[1] != self.in_channels:
-            raise ValueError(f'expected embeddings of shape (N, '
-                             f'{self.in_channels}), got {tuple(x.shape)}')
+            hint = ''
+            if x.dim() > 2:
+                hint = ('; it takes pooled (N, C) embeddings, so a backbone '
+                        'emitting feature maps needs a pooling neck')
+            elif x.dim() == 2:
+                hint = (f'; set in_channels={x.shape[1]} (with '
+                        'project_input=True if that is not the text '
+                        "tower's embedding size)")
+            raise ValueError(f'{type(self).__name__} expected embeddings of '
+                             f'shape (N, in_channels={self.in_channels}), '
+                             f'got {tuple(x.shape)}{hint}')
         if self.classifier == 'linear':
             if self.dropout is not None:
                 x = self.dropout(x)
             return self.fc_cls(x)
+        if self.input_proj is not None:
+            x = self.input_proj(x)  # (N, E_clip)
         text = self.text_features(x)
         # the (N, K) similarity is tiny: keep it in float32 under autocast
         with _no_autocast(x.device.type):
