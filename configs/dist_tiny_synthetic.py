@@ -8,9 +8,7 @@
 # Classes differ only in the ORDER in which an object visits the same
 # positions (see projects/dist/datasets/synthetic.py), so an order-blind
 # model stays at chance: compare configs/dist_tiny_synthetic_frame_avg.py.
-_base_ = [
-    'mmaction::_base_/default_runtime.py', './_base_/models/dist_tiny.py'
-]
+_base_ = ['./_base_/default_runtime.py', './_base_/models/dist_tiny.py']
 custom_imports = dict(imports=['projects.dist'], allow_failed_imports=False)
 default_scope = 'mmaction'
 
@@ -139,13 +137,10 @@ param_scheduler = [
 ]
 
 # ---------------------------------------------------------------- runtime
+# the runtime base's hooks, logging every 5 iterations and keeping only the
+# last and the best checkpoint
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=5, ignore_last=False),
-    checkpoint=dict(
-        type='DiSTSafeCheckpointHook',
-        interval=1,
-        max_keep_ckpts=1,
-        save_best='auto'))
+    logger=dict(interval=5), checkpoint=dict(max_keep_ckpts=1))
 custom_hooks = [dict(type='DiSTCurvePlotHook')]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=False)

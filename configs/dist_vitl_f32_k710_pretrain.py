@@ -4,7 +4,7 @@
 # dist_vitl_f32_k710_k400.py. No official config was released for this step;
 # the recipe is the K400 one.
 _base_ = [
-    'mmaction::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
     './_base_/models/dist_vitl14.py',
     './_base_/datasets/kinetics710_dist.py',
     './_base_/schedules/dist_adamw_cosine_36e.py',
@@ -49,12 +49,3 @@ test_dataloader = dict(
         dict(_base_.k700_testset, pipeline=test_pipeline)
     ]))
 auto_scale_lr = dict(base_batch_size=128)
-# atomic checkpoint writes: a job killed while saving never leaves a
-# truncated file that --resume would pick
-default_hooks = dict(
-    checkpoint=dict(
-        type='DiSTSafeCheckpointHook',
-        interval=1,
-        max_keep_ckpts=3,
-        save_best='auto'),
-    logger=dict(interval=50))
