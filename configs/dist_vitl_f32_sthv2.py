@@ -19,13 +19,11 @@ model = dict(
         class_names={{_base_.class_names}}),
     data_preprocessor=dict(blending={{_base_.blending}}))
 
-# the frame count is part of every pipeline (index 1: the frame sampler)
-train_pipeline = _base_.train_pipeline
-train_pipeline[1].clip_len = num_frames
-val_pipeline = _base_.val_pipeline
-val_pipeline[1].clip_len = num_frames
-test_pipeline = _base_.test_pipeline
-test_pipeline[1].clip_len = num_frames
+# T_t frames in every frame sampler (the pipeline steps with a clip_len)
+train_pipeline, val_pipeline, test_pipeline = (
+    [dict(step, clip_len=num_frames) if 'clip_len' in step else step
+     for step in pipeline] for pipeline in
+    (_base_.train_pipeline, _base_.val_pipeline, _base_.test_pipeline))
 train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=8, dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(batch_size=2, dataset=dict(pipeline=test_pipeline))
