@@ -24,26 +24,23 @@ train_pipeline, val_pipeline, test_pipeline = (
     [dict(step, clip_len=num_frames) if 'clip_len' in step else step
      for step in pipeline] for pipeline in
     (_base_.train_pipeline, _base_.val_pipeline, _base_.test_pipeline))
-# Kinetics-710 is a ConcatDataset: rebuild its three sub-datasets
+# Kinetics-710 is a ConcatDataset: each sub-dataset takes the new pipeline
 train_dataloader = dict(
     batch_size=16,
     dataset=dict(datasets=[
-        dict(_base_.k400_trainset, pipeline=train_pipeline),
-        dict(_base_.k600_trainset, pipeline=train_pipeline),
-        dict(_base_.k700_trainset, pipeline=train_pipeline)
+        dict(subset, pipeline=train_pipeline)
+        for subset in _base_.train_dataloader.dataset.datasets
     ]))
 val_dataloader = dict(
     batch_size=8,
     dataset=dict(datasets=[
-        dict(_base_.k400_valset, pipeline=val_pipeline),
-        dict(_base_.k600_valset, pipeline=val_pipeline),
-        dict(_base_.k700_valset, pipeline=val_pipeline)
+        dict(subset, pipeline=val_pipeline)
+        for subset in _base_.val_dataloader.dataset.datasets
     ]))
 test_dataloader = dict(
     batch_size=2,
     dataset=dict(datasets=[
-        dict(_base_.k400_testset, pipeline=test_pipeline),
-        dict(_base_.k600_testset, pipeline=test_pipeline),
-        dict(_base_.k700_testset, pipeline=test_pipeline)
+        dict(subset, pipeline=test_pipeline)
+        for subset in _base_.test_dataloader.dataset.datasets
     ]))
 auto_scale_lr = dict(base_batch_size=128)

@@ -5,8 +5,9 @@
 # crop at 224 (short side 224). MMAction2's standard layout and lists
 # (tools/data/kinetics); see docs/data_preparation.md.
 #
-# Leaf configs that change the frame count re-set ``clip_len`` in the three
-# pipelines (see docs/data_preparation.md, "Overriding the frame count").
+# Leaf configs that change the frame count re-set ``clip_len`` in the frame
+# samplers of the three pipelines (see docs/data_preparation.md,
+# "Overriding the frame count").
 # VideoDataset that skips (and reports) undecodable videos instead of stopping
 dataset_type = 'DiSTRobustVideoDataset'
 data_root = 'data/kinetics400/videos_train'

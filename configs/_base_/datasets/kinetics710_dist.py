@@ -6,8 +6,8 @@
 # (data/kinetics710/k{400,600,700}_{train,val}_list_videos.txt), whose labels
 # are in the 710-class space. See docs/data_preparation.md.
 #
-# Leaf configs that change the frame count rebuild the three sub-datasets
-# with the new pipelines (see docs/data_preparation.md, "Overriding the frame
+# Leaf configs that change the frame count give the three sub-datasets the
+# new pipelines (see docs/data_preparation.md, "Overriding the frame
 # count").
 _base_ = ['./kinetics400_dist.py']
 
