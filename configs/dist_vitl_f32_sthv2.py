@@ -20,10 +20,11 @@ model = dict(
     data_preprocessor=dict(blending={{_base_.blending}}))
 
 # T_t frames in every frame sampler (the pipeline steps with a clip_len)
-train_pipeline, val_pipeline, test_pipeline = (
-    [dict(step, clip_len=num_frames) if 'clip_len' in step else step
-     for step in pipeline] for pipeline in
-    (_base_.train_pipeline, _base_.val_pipeline, _base_.test_pipeline))
+train_pipeline, val_pipeline, test_pipeline = ([
+    dict(step, clip_len=num_frames) if 'clip_len' in step else step
+    for step in pipeline
+] for pipeline in (_base_.train_pipeline, _base_.val_pipeline,
+                   _base_.test_pipeline))
 train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=8, dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(batch_size=2, dataset=dict(pipeline=test_pipeline))

@@ -46,17 +46,19 @@ val_pipeline = _base_.val_pipeline
 test_pipeline = _base_.test_pipeline
 
 # one VideoDataset per source, in the order K400, K600, K700
-k400_trainset, k600_trainset, k700_trainset = (
+k400_trainset, k600_trainset, k700_trainset = [
     dict(
         type=dataset_type,
         num_classes=num_classes,
         ann_file=ann_file,
         data_prefix=dict(video=video),
         pipeline=train_pipeline)
-    for ann_file, video in ((k400_ann_file_train, k400_data_root),
-                            (k600_ann_file_train, k600_data_root),
-                            (k700_ann_file_train, k700_data_root)))
-k400_valset, k600_valset, k700_valset = (
+    for ann_file, video in zip((k400_ann_file_train, k600_ann_file_train,
+                                k700_ann_file_train), (k400_data_root,
+                                                       k600_data_root,
+                                                       k700_data_root))
+]
+k400_valset, k600_valset, k700_valset = [
     dict(
         type=dataset_type,
         num_classes=num_classes,
@@ -64,9 +66,11 @@ k400_valset, k600_valset, k700_valset = (
         data_prefix=dict(video=video),
         pipeline=val_pipeline,
         test_mode=True)
-    for ann_file, video in ((k400_ann_file_val, k400_data_root_val),
-                            (k600_ann_file_val, k600_data_root_val),
-                            (k700_ann_file_val, k700_data_root_val)))
+    for ann_file, video in zip((k400_ann_file_val, k600_ann_file_val,
+                                k700_ann_file_val), (k400_data_root_val,
+                                                     k600_data_root_val,
+                                                     k700_data_root_val))
+]
 k400_testset, k600_testset, k700_testset = (
     dict(valset, pipeline=test_pipeline)
     for valset in (k400_valset, k600_valset, k700_valset))
