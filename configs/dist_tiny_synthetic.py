@@ -42,15 +42,10 @@ train_pipeline = [
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
+# evaluation: the same steps, frames sampled in test mode
 test_pipeline = [
-    dict(type='DecordInit'),
-    dict(
-        type='UniformSample', clip_len=num_frames, num_clips=1,
-        test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(frame_size, frame_size), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
+    dict(step, test_mode=True) if 'clip_len' in step else step
+    for step in train_pipeline
 ]
 val_pipeline = test_pipeline
 
@@ -89,17 +84,10 @@ val_dataloader = dict(
         test_mode=True,
         **synthetic))
 test_dataloader = dict(
-    batch_size=32,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
+    val_dataloader,
     dataset=dict(
-        type=dataset_type,
-        ann_file='test.txt',
-        num_classes=num_classes,
-        pipeline=test_pipeline,
-        test_mode=True,
-        **synthetic))
+        val_dataloader['dataset'], ann_file='test.txt',
+        pipeline=test_pipeline))
 
 val_evaluator = dict(type='AccMetric')
 test_evaluator = val_evaluator
