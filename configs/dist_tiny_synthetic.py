@@ -8,9 +8,7 @@
 # Classes differ only in the ORDER in which an object visits the same
 # positions (see projects/dist/datasets/synthetic.py), so an order-blind
 # model stays at chance: compare configs/dist_tiny_synthetic_frame_avg.py.
-_base_ = [
-    'mmaction::_base_/default_runtime.py', './_base_/models/dist_tiny.py'
-]
+_base_ = ['./_base_/default_runtime.py', './_base_/models/dist_tiny.py']
 custom_imports = dict(imports=['projects.dist'], allow_failed_imports=False)
 default_scope = 'mmaction'
 
@@ -44,15 +42,10 @@ train_pipeline = [
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
+# evaluation: the same steps, frames sampled in test mode
 test_pipeline = [
-    dict(type='DecordInit'),
-    dict(
-        type='UniformSample', clip_len=num_frames, num_clips=1,
-        test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(frame_size, frame_size), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
+    dict(step, test_mode=True) if 'clip_len' in step else step
+    for step in train_pipeline
 ]
 val_pipeline = test_pipeline
 
@@ -91,17 +84,10 @@ val_dataloader = dict(
         test_mode=True,
         **synthetic))
 test_dataloader = dict(
-    batch_size=32,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
+    val_dataloader,
     dataset=dict(
-        type=dataset_type,
-        ann_file='test.txt',
-        num_classes=num_classes,
-        pipeline=test_pipeline,
-        test_mode=True,
-        **synthetic))
+        val_dataloader['dataset'], ann_file='test.txt',
+        pipeline=test_pipeline))
 
 val_evaluator = dict(type='AccMetric')
 test_evaluator = val_evaluator
@@ -139,13 +125,10 @@ param_scheduler = [
 ]
 
 # ---------------------------------------------------------------- runtime
+# the runtime base's hooks, logging every 5 iterations and keeping only the
+# last and the best checkpoint
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=5, ignore_last=False),
-    checkpoint=dict(
-        type='DiSTSafeCheckpointHook',
-        interval=1,
-        max_keep_ckpts=1,
-        save_best='auto'))
+    logger=dict(interval=5), checkpoint=dict(max_keep_ckpts=1))
 custom_hooks = [dict(type='DiSTCurvePlotHook')]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=False)

@@ -10,13 +10,12 @@ num_frames = 32  # T_t; CLIP sees num_frames // 2
 
 model = dict(backbone=dict(num_frames=num_frames))
 
-# the frame count is part of every pipeline (index 1: the frame sampler)
-train_pipeline = _base_.train_pipeline
-train_pipeline[1].clip_len = num_frames
-val_pipeline = _base_.val_pipeline
-val_pipeline[1].clip_len = num_frames
-test_pipeline = _base_.test_pipeline
-test_pipeline[1].clip_len = num_frames
+# T_t frames in every frame sampler (the pipeline steps with a clip_len)
+train_pipeline, val_pipeline, test_pipeline = ([
+    dict(step, clip_len=num_frames) if 'clip_len' in step else step
+    for step in pipeline
+] for pipeline in (_base_.train_pipeline, _base_.val_pipeline,
+                   _base_.test_pipeline))
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

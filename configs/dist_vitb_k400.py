@@ -5,7 +5,7 @@
 # crop. Recipe: 8 GPUs x 32 clips, AdamW 3.2e-4, 36 epochs.
 #   bash tools/dist_train.sh configs/dist_vitb_k400.py 8
 _base_ = [
-    'mmaction::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
     './_base_/models/dist_vitb16.py',
     './_base_/datasets/kinetics400_dist.py',
     './_base_/schedules/dist_adamw_cosine_36e.py',
@@ -19,13 +19,3 @@ model = dict(
         num_classes={{_base_.num_classes}},
         class_names={{_base_.class_names}}),
     data_preprocessor=dict(blending={{_base_.blending}}))
-
-# atomic checkpoint writes: a job killed while saving never leaves a
-# truncated file that --resume would pick
-default_hooks = dict(
-    checkpoint=dict(
-        type='DiSTSafeCheckpointHook',
-        interval=1,
-        max_keep_ckpts=3,
-        save_best='auto'),
-    logger=dict(interval=50))

@@ -2,7 +2,7 @@
 # K400 recipe. The paper reports Kinetics-700 among its five benchmarks; no
 # official config or checkpoint was released.
 _base_ = [
-    'mmaction::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
     './_base_/models/dist_vitb16.py',
     './_base_/datasets/kinetics700_dist.py',
     './_base_/schedules/dist_adamw_cosine_36e.py',
@@ -16,13 +16,3 @@ model = dict(
         num_classes={{_base_.num_classes}},
         class_names={{_base_.class_names}}),
     data_preprocessor=dict(blending={{_base_.blending}}))
-
-# atomic checkpoint writes: a job killed while saving never leaves a
-# truncated file that --resume would pick
-default_hooks = dict(
-    checkpoint=dict(
-        type='DiSTSafeCheckpointHook',
-        interval=1,
-        max_keep_ckpts=3,
-        save_best='auto'),
-    logger=dict(interval=50))

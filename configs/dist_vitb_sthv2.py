@@ -3,7 +3,7 @@
 # configs/projects/dist/ssv2/vit-b16-8+16f.yaml. Reference (official README):
 # top-1 68.7, top-5 91.1, 3 views x 1 crop.
 _base_ = [
-    'mmaction::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
     './_base_/models/dist_vitb16.py',
     './_base_/datasets/sthv2_dist.py',
     './_base_/schedules/dist_adamw_cosine_36e.py',
@@ -17,13 +17,3 @@ model = dict(
         num_classes={{_base_.num_classes}},
         class_names={{_base_.class_names}}),
     data_preprocessor=dict(blending={{_base_.blending}}))
-
-# atomic checkpoint writes: a job killed while saving never leaves a
-# truncated file that --resume would pick
-default_hooks = dict(
-    checkpoint=dict(
-        type='DiSTSafeCheckpointHook',
-        interval=1,
-        max_keep_ckpts=3,
-        save_best='auto'),
-    logger=dict(interval=50))

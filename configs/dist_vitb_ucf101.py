@@ -4,7 +4,7 @@
 # UCF101 among its five benchmarks; no official config was released, so the
 # schedule here is the K400 one (shorten it for these small datasets).
 _base_ = [
-    'mmaction::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
     './_base_/models/dist_vitb16.py',
     './_base_/datasets/ucf101_dist.py',
     './_base_/schedules/dist_adamw_cosine_36e.py',
@@ -21,12 +21,3 @@ model = dict(
 
 # checkpoint of configs/dist_vitb_k400.py
 load_from = 'work_dirs/dist_vitb_k400/best_checkpoint.pth'
-# atomic checkpoint writes: a job killed while saving never leaves a
-# truncated file that --resume would pick
-default_hooks = dict(
-    checkpoint=dict(
-        type='DiSTSafeCheckpointHook',
-        interval=1,
-        max_keep_ckpts=3,
-        save_best='auto'),
-    logger=dict(interval=50))

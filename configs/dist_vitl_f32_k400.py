@@ -4,7 +4,7 @@
 # stem does not fit CLIP-L/14's grid (here 14). Reference (official README):
 # top-1 88.0, top-5 97.9, 3 views x 1 crop.
 _base_ = [
-    'mmaction::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
     './_base_/models/dist_vitl14.py',
     './_base_/datasets/kinetics400_dist.py',
     './_base_/schedules/dist_adamw_cosine_36e.py',
@@ -19,25 +19,15 @@ model = dict(
         class_names={{_base_.class_names}}),
     data_preprocessor=dict(blending={{_base_.blending}}))
 
-# the frame count is part of every pipeline (index 1: the frame sampler)
-train_pipeline = _base_.train_pipeline
-train_pipeline[1].clip_len = num_frames
-val_pipeline = _base_.val_pipeline
-val_pipeline[1].clip_len = num_frames
-test_pipeline = _base_.test_pipeline
-test_pipeline[1].clip_len = num_frames
+# T_t frames in every frame sampler (the pipeline steps with a clip_len)
+train_pipeline, val_pipeline, test_pipeline = ([
+    dict(step, clip_len=num_frames) if 'clip_len' in step else step
+    for step in pipeline
+] for pipeline in (_base_.train_pipeline, _base_.val_pipeline,
+                   _base_.test_pipeline))
 train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=8, dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(batch_size=2, dataset=dict(pipeline=test_pipeline))
 
 # 18.1 GB per GPU at batch 16 was published for the official L/14 model
 auto_scale_lr = dict(base_batch_size=128)
-# atomic checkpoint writes: a job killed while saving never leaves a
-# truncated file that --resume would pick
-default_hooks = dict(
-    checkpoint=dict(
-        type='DiSTSafeCheckpointHook',
-        interval=1,
-        max_keep_ckpts=3,
-        save_best='auto'),
-    logger=dict(interval=50))

@@ -4,7 +4,7 @@
 # dist_vitl_f32_k710_k400.py. No official config was released for this step;
 # the recipe is the K400 one.
 _base_ = [
-    'mmaction::_base_/default_runtime.py',
+    './_base_/default_runtime.py',
     './_base_/models/dist_vitl14.py',
     './_base_/datasets/kinetics710_dist.py',
     './_base_/schedules/dist_adamw_cosine_36e.py',
@@ -19,42 +19,29 @@ model = dict(
         class_names={{_base_.class_names}}),
     data_preprocessor=dict(blending={{_base_.blending}}))
 
-# the frame count is part of every pipeline (index 1: the frame sampler)
-train_pipeline = _base_.train_pipeline
-train_pipeline[1].clip_len = num_frames
-val_pipeline = _base_.val_pipeline
-val_pipeline[1].clip_len = num_frames
-test_pipeline = _base_.test_pipeline
-test_pipeline[1].clip_len = num_frames
-# Kinetics-710 is a ConcatDataset: rebuild its three sub-datasets
+# T_t frames in every frame sampler (the pipeline steps with a clip_len)
+train_pipeline, val_pipeline, test_pipeline = ([
+    dict(step, clip_len=num_frames) if 'clip_len' in step else step
+    for step in pipeline
+] for pipeline in (_base_.train_pipeline, _base_.val_pipeline,
+                   _base_.test_pipeline))
+# Kinetics-710 is a ConcatDataset: each sub-dataset takes the new pipeline
 train_dataloader = dict(
     batch_size=16,
     dataset=dict(datasets=[
-        dict(_base_.k400_trainset, pipeline=train_pipeline),
-        dict(_base_.k600_trainset, pipeline=train_pipeline),
-        dict(_base_.k700_trainset, pipeline=train_pipeline)
+        dict(subset, pipeline=train_pipeline)
+        for subset in _base_.train_dataloader.dataset.datasets
     ]))
 val_dataloader = dict(
     batch_size=8,
     dataset=dict(datasets=[
-        dict(_base_.k400_valset, pipeline=val_pipeline),
-        dict(_base_.k600_valset, pipeline=val_pipeline),
-        dict(_base_.k700_valset, pipeline=val_pipeline)
+        dict(subset, pipeline=val_pipeline)
+        for subset in _base_.val_dataloader.dataset.datasets
     ]))
 test_dataloader = dict(
     batch_size=2,
     dataset=dict(datasets=[
-        dict(_base_.k400_testset, pipeline=test_pipeline),
-        dict(_base_.k600_testset, pipeline=test_pipeline),
-        dict(_base_.k700_testset, pipeline=test_pipeline)
+        dict(subset, pipeline=test_pipeline)
+        for subset in _base_.test_dataloader.dataset.datasets
     ]))
 auto_scale_lr = dict(base_batch_size=128)
-# atomic checkpoint writes: a job killed while saving never leaves a
-# truncated file that --resume would pick
-default_hooks = dict(
-    checkpoint=dict(
-        type='DiSTSafeCheckpointHook',
-        interval=1,
-        max_keep_ckpts=3,
-        save_best='auto'),
-    logger=dict(interval=50))

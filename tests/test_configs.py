@@ -57,6 +57,19 @@ def test_config_parses_with_plugin_imports(name):
         assert key in cfg, f'{name} lacks {key}'
 
 
+@pytest.mark.parametrize('name', CONFIGS)
+def test_runtime_base_and_top_level_pipelines(name):
+    cfg = load(name)
+    # atomic checkpoint writes everywhere (configs/_base_/default_runtime.py)
+    assert cfg.default_hooks.checkpoint.type == 'DiSTSafeCheckpointHook'
+    # tools (demo.py, misc/check_videos.py) read the top-level pipelines: a
+    # leaf that changes a pipeline changes it in its loader too
+    for split in ('train', 'val', 'test'):
+        ds = cfg[f'{split}_dataloader'].dataset
+        for sub in ds.get('datasets', [ds]):
+            assert sub.pipeline == cfg[f'{split}_pipeline'], f'{name} {split}'
+
+
 @pytest.mark.parametrize('name', LEADERBOARD)
 def test_full_size_build_and_official_counts(name):
     cfg = load(osp.join('configs', name))

@@ -5,8 +5,9 @@
 # crop at 224 (short side 224). MMAction2's standard layout and lists
 # (tools/data/kinetics); see docs/data_preparation.md.
 #
-# Leaf configs that change the frame count re-set ``clip_len`` in the three
-# pipelines (see docs/data_preparation.md, "Overriding the frame count").
+# Leaf configs that change the frame count re-set ``clip_len`` in the frame
+# samplers of the three pipelines (see docs/data_preparation.md,
+# "Overriding the frame count").
 # VideoDataset that skips (and reports) undecodable videos instead of stopping
 dataset_type = 'DiSTRobustVideoDataset'
 data_root = 'data/kinetics400/videos_train'
@@ -65,18 +66,10 @@ val_pipeline = [
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
+# test: the val pipeline with num_test_views clips from the frame sampler
 test_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(
-        type='DiSTSegmentSample',
-        clip_len=num_frames,
-        num_clips=num_test_views,
-        test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, input_size)),
-    dict(type='CenterCrop', crop_size=input_size),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
+    dict(step, num_clips=num_test_views) if 'clip_len' in step else step
+    for step in val_pipeline
 ]
 
 train_dataloader = dict(
@@ -102,18 +95,14 @@ val_dataloader = dict(
         data_prefix=dict(video=data_root_val),
         pipeline=val_pipeline,
         test_mode=True))
+# test: the val loader with the test batch size, list and pipeline
 test_dataloader = dict(
+    val_dataloader,
     batch_size=test_batch_size,
-    num_workers=num_workers,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
+        val_dataloader['dataset'],
         ann_file=ann_file_test,
-        num_classes=num_classes,
-        data_prefix=dict(video=data_root_val),
-        pipeline=test_pipeline,
-        test_mode=True))
+        pipeline=test_pipeline))
 
 # top-1 / top-5 and mean class accuracy, over the readable videos: the
 # wrapper leaves the stand-ins of unreadable videos out and reports them

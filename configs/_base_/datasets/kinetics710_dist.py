@@ -6,8 +6,8 @@
 # (data/kinetics710/k{400,600,700}_{train,val}_list_videos.txt), whose labels
 # are in the 710-class space. See docs/data_preparation.md.
 #
-# Leaf configs that change the frame count rebuild the three sub-datasets
-# with the new pipelines (see docs/data_preparation.md, "Overriding the frame
+# Leaf configs that change the frame count give the three sub-datasets the
+# new pipelines (see docs/data_preparation.md, "Overriding the frame
 # count").
 _base_ = ['./kinetics400_dist.py']
 
@@ -33,10 +33,10 @@ class_names = 'projects/dist/label_maps/kinetics710.txt'
 
 # Mixup / CutMix targets need this dataset's class count
 blending = dict(
-    type='RandomBatchAugment',
+    _base_.blending,
     augments=[
-        dict(type='MixupBlending', alpha=0.8, num_classes=num_classes),
-        dict(type='CutmixBlending', alpha=1.0, num_classes=num_classes)
+        dict(augment, num_classes=num_classes)
+        for augment in _base_.blending.augments
     ])
 
 # the Kinetics-400 pipelines, one dataset per source
@@ -45,48 +45,35 @@ train_pipeline = _base_.train_pipeline
 val_pipeline = _base_.val_pipeline
 test_pipeline = _base_.test_pipeline
 
-k400_trainset = dict(
-    type=dataset_type,
-    num_classes=num_classes,
-    ann_file=k400_ann_file_train,
-    data_prefix=dict(video=k400_data_root),
-    pipeline=train_pipeline)
-k600_trainset = dict(
-    type=dataset_type,
-    num_classes=num_classes,
-    ann_file=k600_ann_file_train,
-    data_prefix=dict(video=k600_data_root),
-    pipeline=train_pipeline)
-k700_trainset = dict(
-    type=dataset_type,
-    num_classes=num_classes,
-    ann_file=k700_ann_file_train,
-    data_prefix=dict(video=k700_data_root),
-    pipeline=train_pipeline)
-k400_valset = dict(
-    type=dataset_type,
-    num_classes=num_classes,
-    ann_file=k400_ann_file_val,
-    data_prefix=dict(video=k400_data_root_val),
-    pipeline=val_pipeline,
-    test_mode=True)
-k600_valset = dict(
-    type=dataset_type,
-    num_classes=num_classes,
-    ann_file=k600_ann_file_val,
-    data_prefix=dict(video=k600_data_root_val),
-    pipeline=val_pipeline,
-    test_mode=True)
-k700_valset = dict(
-    type=dataset_type,
-    num_classes=num_classes,
-    ann_file=k700_ann_file_val,
-    data_prefix=dict(video=k700_data_root_val),
-    pipeline=val_pipeline,
-    test_mode=True)
-k400_testset = dict(k400_valset, pipeline=test_pipeline)
-k600_testset = dict(k600_valset, pipeline=test_pipeline)
-k700_testset = dict(k700_valset, pipeline=test_pipeline)
+# one VideoDataset per source, in the order K400, K600, K700
+k400_trainset, k600_trainset, k700_trainset = [
+    dict(
+        type=dataset_type,
+        num_classes=num_classes,
+        ann_file=ann_file,
+        data_prefix=dict(video=video),
+        pipeline=train_pipeline)
+    for ann_file, video in zip((k400_ann_file_train, k600_ann_file_train,
+                                k700_ann_file_train), (k400_data_root,
+                                                       k600_data_root,
+                                                       k700_data_root))
+]
+k400_valset, k600_valset, k700_valset = [
+    dict(
+        type=dataset_type,
+        num_classes=num_classes,
+        ann_file=ann_file,
+        data_prefix=dict(video=video),
+        pipeline=val_pipeline,
+        test_mode=True)
+    for ann_file, video in zip((k400_ann_file_val, k600_ann_file_val,
+                                k700_ann_file_val), (k400_data_root_val,
+                                                     k600_data_root_val,
+                                                     k700_data_root_val))
+]
+k400_testset, k600_testset, k700_testset = (
+    dict(valset, pipeline=test_pipeline)
+    for valset in (k400_valset, k600_valset, k700_valset))
 
 train_dataloader = dict(
     dataset=dict(

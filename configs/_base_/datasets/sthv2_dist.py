@@ -17,10 +17,10 @@ num_classes = 174
 class_names = 'projects/dist/label_maps/sthv2.txt'
 # Mixup / CutMix targets need this dataset's class count
 blending = dict(
-    type='RandomBatchAugment',
+    _base_.blending,
     augments=[
-        dict(type='MixupBlending', alpha=0.8, num_classes=num_classes),
-        dict(type='CutmixBlending', alpha=1.0, num_classes=num_classes)
+        dict(augment, num_classes=num_classes)
+        for augment in _base_.blending.augments
     ])
 
 # mirror the clip with p=0.5 and swap "left to right" <-> "right to left"

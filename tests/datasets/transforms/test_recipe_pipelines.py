@@ -87,10 +87,10 @@ def test_frame_count_override(tmp_path, video):
     leaf.write_text(
         f"_base_ = ['{osp.join(DATASET_CFG_DIR, 'kinetics400_dist.py')}']\n"
         'num_frames = 8\n'
-        'train_pipeline = _base_.train_pipeline\n'
-        'train_pipeline[1].clip_len = num_frames\n'
-        'test_pipeline = _base_.test_pipeline\n'
-        'test_pipeline[1].clip_len = num_frames\n'
+        'train_pipeline, test_pipeline = (\n'
+        '    [dict(s, clip_len=num_frames) if "clip_len" in s else s\n'
+        '     for s in pipeline]\n'
+        '    for pipeline in (_base_.train_pipeline, _base_.test_pipeline))\n'
         'train_dataloader = dict(dataset=dict(pipeline=train_pipeline))\n'
         'test_dataloader = dict(dataset=dict(pipeline=test_pipeline))\n')
     cfg = Config.fromfile(str(leaf))
