@@ -133,8 +133,7 @@ def readme_zoo_rows() -> Dict[str, Tuple[str, ...]]:
 
 def readme_quick_start_top1() -> Dict[str, str]:
     """Top-1 per config of README.md's quick-start output block."""
-    section = readme_section('Quick start: the built-in default (CPU, '
-                             'minutes)')
+    section = readme_section('Quick start (CPU, minutes, no downloads)')
     return {
         m.group(2): m.group(1)
         for m in map(QUICK_START_ROW.match, section) if m
