@@ -26,28 +26,23 @@ import argparse
 import json
 import logging
 import os.path as osp
-import sys
 from typing import Dict, List, Optional
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.logging import print_log
+from mmengine.registry import init_default_scope
 
-import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-
-import projects.dist  # noqa: E402,F401  -- compat fixes + registration
-from projects.dist.utils.cli import DictAction  # noqa: E402
-from mmaction.apis import init_recognizer  # noqa: E402
-from projects.dist.datasets.video_probe import (  # noqa: E402
+import projects.dist  # noqa: F401  -- compat fixes + registration
+from projects.dist.utils.cli import DictAction
+from mmaction.apis import init_recognizer
+from projects.dist.datasets.video_probe import (
     VideoFileError, inspect_video, pipeline_sampling)
 from projects.dist.models.utils.class_names import \
-    load_class_names  # noqa: E402
+    load_class_names
 from projects.dist.utils import \
-    allow_full_unpickling_if_needed  # noqa: E402
+    allow_full_unpickling_if_needed
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

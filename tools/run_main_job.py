@@ -229,6 +229,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, REPO_ROOT)  # for projects.dist
     from projects.dist.utils.cli import run_tool
     run_tool(main)

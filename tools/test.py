@@ -6,9 +6,9 @@ Same command-line interface as MMAction2 1.2.0's ``tools/test.py``::
     python tools/test.py configs/dist_tiny_synthetic.py work_dirs/x/epoch_1.pth
     bash tools/dist_test.sh configs/dist_tiny_synthetic.py CKPT 2 --dump r.pkl
 
-As in ``tools/train.py``: the repository root goes on ``sys.path``,
-``projects.dist`` is imported before the Runner is built, and without CUDA a
-distributed launcher uses ``gloo`` and a CPU DDP wrapper.
+As in ``tools/train.py``: ``projects.dist`` is imported before the Runner is
+built, and without CUDA a distributed launcher uses ``gloo`` and a CPU DDP
+wrapper.
 
 Checkpoint loading is safe by default: released, published
 (``tools/misc/publish_checkpoint.py``) and converted checkpoints hold plain
@@ -26,22 +26,16 @@ exit code 2 (``--debug`` shows the traceback).
 import argparse
 import inspect
 import logging
-import os.path as osp
-import sys
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+from mmengine.config import Config
+from mmengine.logging import print_log
 
-from mmengine.config import Config  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
-
-import projects.dist  # noqa: E402,F401  -- compat fixes + registration
-from mmaction.datasets.transforms import PackActionInputs  # noqa: E402
+import projects.dist  # noqa: F401  -- compat fixes + registration
+from mmaction.datasets.transforms import PackActionInputs
 from projects.dist.utils import \
-    allow_full_unpickling_if_needed  # noqa: E402
-from projects.dist.utils.cli import run_tool  # noqa: E402
-from projects.dist.utils.launch import (  # noqa: E402
+    allow_full_unpickling_if_needed
+from projects.dist.utils.cli import run_tool
+from projects.dist.utils.launch import (
     adapt_launcher, add_launch_args, build_runner, choose_work_dir,
     export_local_rank)
 

@@ -9,9 +9,9 @@ Same command-line interface as MMAction2 1.2.0's ``tools/train.py``, so
 
 Differences, all for running the pinned stack (see docs/install.md):
 
-* the repository root is put on ``sys.path`` and ``projects.dist`` is imported
-  before the Runner is built (compat fixes + registration), so the script
-  works from a plain checkout;
+* ``projects.dist`` (installed by ``tools/install.sh`` or
+  ``pip install -e .``) is imported before the Runner is built (compat
+  fixes + registration);
 * ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` is set unless the user set it, so
   ``--resume`` and ``load_from`` can read MMEngine checkpoints with torch>=2.6;
 * on a machine without CUDA, a distributed launcher uses the ``gloo``
@@ -27,8 +27,16 @@ Differences, all for running the pinned stack (see docs/install.md):
 """
 import argparse
 import os
-import os.path as osp
-import sys
+
+import mmengine.device as mm_device
+from mmengine.config import Config
+
+import projects.dist  # noqa: F401  -- compat fixes + registration
+from projects.dist.utils.cli import run_tool
+from projects.dist.utils.launch import (
+    adapt_launcher, add_launch_args, build_runner, choose_work_dir,
+    export_local_rank)
+from projects.dist.utils.work_dir import check_train_schedule
 
 # torch>=2.6 defaults torch.load(weights_only=True), which cannot unpickle
 # MMEngine checkpoints (message hub, numpy scalars). The checkpoints this
@@ -36,20 +44,6 @@ import sys
 # here. torch reads the variable at every torch.load call; an explicit user
 # setting wins.
 os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
-
-from mmengine.config import Config  # noqa: E402
-import mmengine.device as mm_device  # noqa: E402
-
-import projects.dist  # noqa: E402,F401  -- compat fixes + registration
-from projects.dist.utils.cli import run_tool  # noqa: E402
-from projects.dist.utils.launch import (  # noqa: E402
-    adapt_launcher, add_launch_args, build_runner, choose_work_dir,
-    export_local_rank)
-from projects.dist.utils.work_dir import check_train_schedule  # noqa: E402
 
 
 def parse_args(argv: list = None) -> argparse.Namespace:

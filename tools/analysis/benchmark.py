@@ -72,24 +72,20 @@ from dataclasses import dataclass
 from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
                     Sequence, Union)
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
 
-import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.logging import MMLogger  # noqa: E402
-from mmengine.optim import build_optim_wrapper  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-
-import projects.dist  # noqa: E402,F401  -- compat fixes + registration
-from projects.dist.utils.cli import DictAction  # noqa: E402
-from mmaction.registry import MODELS  # noqa: E402
-from mmaction.structures import ActionDataSample  # noqa: E402
-from projects.dist.models.layers.fast_path import (  # noqa: E402
+import projects.dist  # noqa: F401  -- compat fixes + registration
+from projects.dist.utils.cli import DictAction
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
+from projects.dist.models.layers.fast_path import (
     GROUPS, fast_groups, fast_path_mode)
-from projects.dist.utils.cpu_allocator import tune_glibc_malloc  # noqa: E402
-from projects.dist.utils.model_inputs import (  # noqa: E402
+from projects.dist.utils.cpu_allocator import tune_glibc_malloc
+from projects.dist.utils.model_inputs import (
     default_clip_shape, tower_frames, tower_out_indices)
 
 MODES = ('train', 'test', 'clip-only')

@@ -18,24 +18,18 @@ Examples::
 import argparse
 import copy
 import json
-import os.path as osp
-import sys
 from typing import List, Optional, Sequence, Tuple
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
-import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-
-import projects.dist  # noqa: E402,F401  -- compat fixes + registration
-from projects.dist.utils.cli import DictAction  # noqa: E402
-from mmaction.registry import MODELS  # noqa: E402
-from projects.dist.utils.flops import (  # noqa: E402
+import projects.dist  # noqa: F401  -- compat fixes + registration
+from projects.dist.utils.cli import DictAction
+from mmaction.registry import MODELS
+from projects.dist.utils.flops import (
     count_model_macs, count_parameters)
-from projects.dist.utils.model_inputs import default_clip_shape  # noqa: E402
+from projects.dist.utils.model_inputs import default_clip_shape
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

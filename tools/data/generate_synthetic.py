@@ -15,19 +15,13 @@ the config would generate on first use::
 Already generated data with the same parameters is left as is.
 """
 import argparse
-import os.path as osp
-import sys
 import time
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+from mmengine.config import Config
 
-from mmengine.config import Config  # noqa: E402
-
-from projects.dist.datasets.synthetic import (  # noqa: E402
+from projects.dist.datasets.synthetic import (
     SyntheticMotionGenerator, write_random_clip_weights)
-from projects.dist.utils.cli import DictAction  # noqa: E402
+from projects.dist.utils.cli import DictAction
 
 
 def parse_args(argv: list = None) -> argparse.Namespace:

@@ -33,13 +33,10 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 # the repository root, for a source checkout
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
 
-from projects.dist.datasets.robust_video_dataset import (  # noqa: E402
+from projects.dist.datasets.robust_video_dataset import (
     AnnotationListError, read_annotation_list)
-from projects.dist.datasets.video_probe import (  # noqa: E402
+from projects.dist.datasets.video_probe import (
     VideoReport, inspect_video, pipeline_sampling)
 
 #: The pipelines ``--config`` reads, by split.

@@ -21,18 +21,14 @@ import argparse
 import hashlib
 import os
 import os.path as osp
-import sys
 from typing import Any, List, Optional
 
 import numpy as np
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))  # the repository root, for a source checkout
-
 from projects.dist.models.utils.state_checks import \
-    describe_key_style  # noqa: E402
-from projects.dist.utils.checkpoint_loading import (  # noqa: E402
+    describe_key_style
+from projects.dist.utils.checkpoint_loading import (
     CheckpointFileError, load_checkpoint_file)
 
 #: ``meta`` entries copied to the published file (if present).
@@ -194,7 +190,5 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-        __file__)))))  # the repository root, for projects.dist
     from projects.dist.utils.cli import run_tool
     run_tool(main)

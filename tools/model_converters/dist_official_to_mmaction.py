@@ -20,19 +20,15 @@ import argparse
 import os
 import os.path as osp
 import pprint
-import sys
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))  # the repository root, for a source checkout
-
-from projects.dist.models.utils.class_names import load_class_names  # noqa
-from projects.dist.models.utils.official_converter import (  # noqa
+from projects.dist.models.utils.class_names import load_class_names
+from projects.dist.models.utils.official_converter import (
     ConverterArgumentError, NotOfficialCheckpointError, build_model_config,
     check_model_config, check_selected_layers, convert_official_state_dict,
     extract_official_state, infer_official_arch)
-from projects.dist.utils.checkpoint_loading import (  # noqa
+from projects.dist.utils.checkpoint_loading import (
     CheckpointFileError, load_checkpoint_file)
 
 
