@@ -67,15 +67,9 @@ def assert_close_rounding(got: torch.Tensor,
         msg (str, optional): Prefix of the failure message (e.g. a
             parameter name). Defaults to None.
     """
-    tol = rounding_tolerance(want, reduction)
-    prefix = f'{msg}: ' if msg else ''
-    torch.testing.assert_close(
-        got,
-        want,
-        rtol=0,
-        atol=tol,
-        msg=lambda m: f'{prefix}{m}\n(tolerance {tol:.3g} = '
-        f'{ROUNDING_FACTOR:g} * sqrt({reduction}) * eps * max|want|)')
+    _assert_within(
+        got, want, rounding_tolerance(want, reduction), msg,
+        f'{ROUNDING_FACTOR:g} * sqrt({reduction}) * eps * max|want|')
 
 
 #: The project's criterion for two implementations of a whole model (the
@@ -95,12 +89,19 @@ def assert_close_model(got: torch.Tensor,
         msg (str, optional): Prefix of the failure message. Defaults to
             None.
     """
-    tol = MODEL_RELATIVE_TOLERANCE * want.detach().abs().max().item()
+    _assert_within(got, want,
+                   MODEL_RELATIVE_TOLERANCE * want.detach().abs().max().item(),
+                   msg, f'{MODEL_RELATIVE_TOLERANCE:g} * max|want|')
+
+
+def _assert_within(got: torch.Tensor, want: torch.Tensor, tol: float,
+                   msg: Optional[str], formula: str) -> None:
+    """``max|got - want| <= tol`` (same shape and dtype), with a message
+    naming ``msg`` and how ``tol`` was derived (``formula``)."""
     prefix = f'{msg}: ' if msg else ''
     torch.testing.assert_close(
         got,
         want,
         rtol=0,
         atol=tol,
-        msg=lambda m: f'{prefix}{m}\n(tolerance {tol:.3g} = '
-        f'{MODEL_RELATIVE_TOLERANCE:g} * max|want|)')
+        msg=lambda m: f'{prefix}{m}\n(tolerance {tol:.3g} = {formula})')

@@ -19,9 +19,8 @@ from tests.numerics import assert_close_model
 from .conftest import build_parity_model, exact_fp32
 
 #: The package's custom autograd functions, by the name of their graph node.
-CUSTOM_NODES = ('_Float32LayerNormBackward', '_NormalizedLinearBackward',
-                '_ChannelNormConv3dBackward', '_SiLULinearBackward',
-                '_SiLUConv3dBackward')
+CUSTOM_NODES = ('_NormalizedLinearBackward', '_ChannelNormConv3dBackward',
+                '_SiLULinearBackward', '_SiLUConv3dBackward')
 
 
 def graph_node_names(out: torch.Tensor) -> set:
@@ -70,8 +69,6 @@ def test_plain_path_matches_fast_path_on_parity_case():
 
 
 def test_plain_path_under_mixed_precision_has_no_custom_function():
-    # reduced-precision LayerNorm inputs take _Float32LayerNorm on the fast
-    # path only
     case, model, _ = build_parity_model()
     model.train()
     video = case['input_video'][:, None]
@@ -79,7 +76,7 @@ def test_plain_path_under_mixed_precision_has_no_custom_function():
     for fast in (True, False):
         with fast_path_mode(fast), torch.autocast('cpu', dtype=torch.bfloat16):
             nodes[fast] = graph_node_names(model(video, mode='tensor'))
-    assert '_Float32LayerNormBackward' in nodes[True]
+    assert '_NormalizedLinearBackward' in nodes[True]
     assert not nodes[False] & set(CUSTOM_NODES)
 
 

@@ -12,7 +12,6 @@ from mmaction.registry import MODELS
 from ..layers import (AdaPoolingAggregator, IntegrationBlock,
                       IntegrationToTemporal, TemporalBlock,
                       TemporalToIntegration)
-from ..layers.fast_path import use_fast_path
 from ..utils.head_fit import watch_embedding_consumer
 from ..utils.precision import autocast_dtype
 from ..utils.state_checks import (CheckpointMismatchError, check_complete,
@@ -297,7 +296,9 @@ class DiST(BaseModule):
         for i in range(n_sel):
             xt = self._run(self.temporal_blocks[i], xt)
             f = feats[i].to(dtype) if cast_feats else feats[i]
-            z = self._project(i, f, residual)  # (B*Ts, L, C_i)
+            z = self.input_projs[i](f)  # (B*Ts, L, C_i)
+            if residual is not None:
+                z = z + residual
             # simultaneous exchange: both directions read xt and z as they
             # are now
             z_in = z + self.to_integration[i](xt)
@@ -373,39 +374,6 @@ class DiST(BaseModule):
         tokens = enc.embed(x.transpose(1, 2).reshape(b * t, c, h, w))
         tokens = tokens.unflatten(0, (b, t))[:, ::alpha].flatten(0, 1)
         return enc.forward_tokens(tokens, self.selected_layers)
-
-    def _project(self, i: int, feats: torch.Tensor,
-                 residual: Optional[torch.Tensor]) -> torch.Tensor:
-        """Input projection of DiST layer ``i`` plus the previous I-Block's
-        residual: ``z = input_projs[i](feats) + residual``.
-
-        On the fast path the product accumulates straight into ``residual``
-        (a fresh I-Block output that nothing reads afterwards), which saves
-        the separate sum and the bias broadcast of a plain ``nn.Linear``.
-        With the fast path off (:mod:`..layers.fast_path`), or for a
-        projection with forward hooks (so the hooks run), the module is
-        called and the sum is taken as written.
-
-        Args:
-            i (int): DiST layer.
-            feats (torch.Tensor): CLIP block output, (B*Ts, L, D).
-            residual (torch.Tensor, optional): I-Block output of layer
-                ``i - 1``, (B*Ts, L, C_i); None for layer 0.
-
-        Returns:
-            torch.Tensor: (B*Ts, L, C_i).
-        """
-        proj = self.input_projs[i]
-        if residual is None:
-            return proj(feats)
-        if (not use_fast_path('projection') or proj._forward_hooks
-                or proj._forward_pre_hooks):
-            return proj(feats) + residual
-        # in-place ops are not autocast: compute in the residual's dtype
-        dtype = residual.dtype
-        z = residual.flatten(0, 1).addmm_(
-            feats.flatten(0, 1).to(dtype), proj.weight.t().to(dtype))
-        return z.add_(proj.bias.to(dtype)).view_as(residual)
 
     def _run(self, block: nn.Module, *args) -> torch.Tensor:
         """Call a side-network block, checkpointed if ``with_cp``."""

@@ -1,8 +1,7 @@
 """One switch between the paper's plain formulas and DiST's fast path.
 
-Every block of the side network (T-Block, I-Block, ada-pooling, the input
-projections) and the frozen tower's inference blocks compute their formula
-two ways:
+The side network's T-Blocks, I-Blocks and ada-pooling layers and the frozen
+tower's inference blocks compute their formula two ways:
 
 * the **plain path**: the formula as the paper writes it, built from the
   block's own submodules (``nn.Conv3d``, ``nn.Linear``, ``LayerNorm``,
@@ -41,11 +40,8 @@ ENV_VAR = 'DIST_FAST_PATH'
 #: normalisation, concatenated input product, folded QuickGELU and one
 #: output buffer; ``aggregator``: one normalisation of F for all
 #: ada-pooling layers and few-query attention without key/value
-#: projections; ``projection``: each DiST layer's input projection
-#: accumulated into the previous I-Block output; ``layer_norm``: reduced-
-#: precision LayerNorm inputs kept (not their float32 copies) for backward.
-GROUPS = ('tower', 'temporal_block', 'integration_block', 'aggregator',
-          'projection', 'layer_norm')
+#: projections.
+GROUPS = ('tower', 'temporal_block', 'integration_block', 'aggregator')
 
 _TRUE = ('1', 'true', 'yes', 'on')
 _FALSE = ('0', 'false', 'no', 'off')

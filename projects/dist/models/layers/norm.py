@@ -1,13 +1,11 @@
 """LayerNorm computed in float32 (as in CLIP), its fusions with the product
 that follows it, and the QuickGELU activation.
 
-For training, each LayerNorm here keeps less for backward than the plain
-composition: a bf16/fp16 input instead of its float32 copy
-(:func:`layer_norm_fp32`), and only the input, not the normalised tensor,
-where a product follows (:func:`normalized_linear`,
-:func:`channel_norm_conv3d`). Values and gradients are those of the plain
-composition up to float rounding; when autograd records nothing the plain
-operations run.
+For training, the fused LayerNorm-product functions keep less for backward
+than the plain composition: only the input, not the normalised tensor
+(:func:`normalized_linear`, :func:`channel_norm_conv3d`). Values and
+gradients are those of the plain composition up to float rounding; when
+autograd records nothing the plain operations run.
 """
 from typing import Optional, Sequence
 
@@ -17,45 +15,6 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from ..utils.autograd import conv3d_backward, records_grad
-from .fast_path import use_fast_path
-
-
-class _Float32LayerNorm(torch.autograd.Function):
-    """LayerNorm of a reduced-precision input, computed in float32, that
-    keeps the *input* (not its float32 copy) for backward.
-
-    ``F.layer_norm(x.float(), ...)`` under autograd saves the float32 copy of
-    ``x``: twice the memory of the bf16/fp16 activation it was made from.
-    This function saves ``x`` as it is plus the per-row statistics, and
-    converts it again in backward, which then runs the same float32 kernel
-    on the same values (identical gradients).
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, normalized_shape: Sequence[int],
-                weight: Optional[torch.Tensor], bias: Optional[torch.Tensor],
-                eps: float) -> torch.Tensor:
-        out, mean, rstd = torch.native_layer_norm(x.float(), normalized_shape,
-                                                  _float(weight),
-                                                  _float(bias), eps)
-        ctx.normalized_shape = normalized_shape
-        ctx.param_dtypes = (None if weight is None else weight.dtype,
-                            None if bias is None else bias.dtype)
-        ctx.save_for_backward(x, weight, bias, mean, rstd)
-        return out.to(x.dtype)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple:
-        x, weight, bias, mean, rstd = ctx.saved_tensors
-        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[2],
-                ctx.needs_input_grad[3]]
-        gx, gw, gb = torch.ops.aten.native_layer_norm_backward(
-            grad.float(), x.float(), ctx.normalized_shape, mean, rstd,
-            _float(weight), _float(bias), mask)
-        w_dtype, b_dtype = ctx.param_dtypes
-        return (_to(gx, x.dtype), None, _to(gw, w_dtype), _to(gb, b_dtype),
-                None)
 
 
 def layer_norm_fp32(x: torch.Tensor,
@@ -65,12 +24,11 @@ def layer_norm_fp32(x: torch.Tensor,
                     eps: float = 1e-5) -> torch.Tensor:
     """LayerNorm with float32 statistics and affine, returned in x's dtype.
 
-    A float32 input goes straight to ``F.layer_norm``. A bf16/fp16 input is
-    normalised in float32 and cast back (as CLIP does); when autograd
-    records the call, the low-precision input is what is kept for backward
-    (see :class:`_Float32LayerNorm`), which halves the memory that mixed
-    precision training holds for every LayerNorm. With the fast path off
-    (:mod:`.fast_path`) the plain ``F.layer_norm`` of the float32 copy runs.
+    The input is normalised in float32 and cast back, as CLIP does. (Keeping
+    a bf16/fp16 input instead of its float32 copy for backward, with a
+    custom autograd function, was measured to save under 1 % of what a
+    training step keeps: the side network's LayerNorm inputs are float32
+    under autocast; see docs/benchmark.md.)
 
     Args:
         x (torch.Tensor): Input, (..., *normalized_shape).
@@ -82,11 +40,7 @@ def layer_norm_fp32(x: torch.Tensor,
     Returns:
         torch.Tensor: Same shape and dtype as ``x``.
     """
-    normalized_shape = tuple(normalized_shape)
-    if (x.dtype != torch.float32 and use_fast_path('layer_norm')
-            and records_grad(x, weight, bias)):
-        return _Float32LayerNorm.apply(x, normalized_shape, weight, bias, eps)
-    return F.layer_norm(x.float(), normalized_shape, _float(weight),
+    return F.layer_norm(x.float(), tuple(normalized_shape), _float(weight),
                         _float(bias), eps).to(x.dtype)
 
 
@@ -277,8 +231,7 @@ class LayerNorm32(nn.LayerNorm):
     """LayerNorm over the last dimension, computed in float32.
 
     Under mixed precision the statistics are taken in float32 and the result
-    is cast back to the input dtype (CLIP's LayerNorm does the same); for
-    backward only the input, in its own dtype, is kept.
+    is cast back to the input dtype (CLIP's LayerNorm does the same).
 
     Args:
         x (torch.Tensor): Input of shape (..., C).
