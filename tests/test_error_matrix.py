@@ -28,6 +28,7 @@ from projects.dist.utils.checkpoint_loading import CheckpointFileError
 from projects.dist.utils.work_dir import (LOCK_NAME, NothingToTrainError,
                                           WorkDirError, check_train_schedule,
                                           lock_work_dir)
+from tests.tools.tiny_dist import load_tool
 
 REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(osp.sep, 1)[0]
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
@@ -123,14 +124,7 @@ def recipe_2d() -> None:
 
 def load_converter():
     """Import the converter CLI as a module."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'converter',
-        osp.join(REPO_ROOT, 'tools', 'model_converters',
-                 'dist_official_to_mmaction.py'))
-    converter = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(converter)
-    return converter
+    return load_tool('model_converters/dist_official_to_mmaction.py')
 
 
 def convert_cli(tmp_path) -> None:

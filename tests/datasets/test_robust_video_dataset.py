@@ -16,6 +16,7 @@ from projects.dist.datasets.robust_video_dataset import (
     META_BROKEN, META_PADDED, META_STANDIN, AnnotationListError,
     BrokenVideoError, DiSTRobustVideoDataset, is_padded, read_annotation_list)
 from tests.video_utils import write_random_video
+from tests.tools.tiny_dist import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
@@ -40,13 +41,7 @@ TEST_PIPELINE = [
 
 def load_check_videos():
     """Import ``tools/misc/check_videos.py`` (tools/ is not a package)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'check_videos', osp.join(REPO_ROOT, 'tools', 'misc',
-                                 'check_videos.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('misc/check_videos.py')
 
 
 def corrupt(path: str, kind: str) -> None:

@@ -1,5 +1,4 @@
 """Tests of tools/misc/check_videos.py."""
-import importlib.util
 import os
 import os.path as osp
 import runpy
@@ -8,17 +7,15 @@ import sys
 import pytest
 from tests.video_utils import (cut_with_stream_copy, write_pyav_video,
                                write_random_video)
+from tests.tools.tiny_dist import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'misc', 'check_videos.py')
 
 
-def load_tool():
+def load_check_videos():
     """Import the script as a module (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location('check_videos', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('misc/check_videos.py')
 
 
 @pytest.fixture
@@ -42,7 +39,7 @@ def listing(tmp_path):
 def test_lists_exactly_the_unreadable_files(listing, tmp_path, capsys):
     ann, root, bad = listing
     out, clean = str(tmp_path / 'bad.txt'), str(tmp_path / 'clean.txt')
-    code = load_tool().main(
+    code = load_check_videos().main(
         [ann, root, '--num-workers', '2', '--out', out, '--out-clean', clean])
     assert code == 1
     printed = capsys.readouterr().out.splitlines()
@@ -59,7 +56,7 @@ def test_lists_exactly_the_unreadable_files(listing, tmp_path, capsys):
 def test_clean_list_passes_with_exit_code_zero(listing, tmp_path):
     ann, root, _ = listing
     clean = str(tmp_path / 'clean.txt')
-    tool = load_tool()
+    tool = load_check_videos()
     tool.main([ann, root, '--out-clean', clean])
     assert tool.main([clean, root]) == 0
 
@@ -88,7 +85,7 @@ def test_bad_annotation_list_is_a_usage_error(tmp_path, capsys, content,
     elif content is not None:
         ann.write_text(content)
     with pytest.raises(SystemExit) as info:
-        load_tool().main([str(ann), str(tmp_path)])
+        load_check_videos().main([str(ann), str(tmp_path)])
     assert info.value.code == 2  # not 1, which means "unreadable videos"
     err = capsys.readouterr().err
     assert err.startswith('check_videos.py: error: ') and match in err
@@ -102,7 +99,7 @@ def test_bad_root_and_workers_are_usage_errors(listing, capsys, args, match):
     ann, root, _ = listing
     args = [ann, os.path.join(root, args[0])] + args[1:]
     with pytest.raises(SystemExit) as info:
-        load_tool().main(args)
+        load_check_videos().main(args)
     assert info.value.code == 2
     assert match.format(root=root) in capsys.readouterr().err
 
@@ -119,7 +116,8 @@ def test_flags_stream_copy_cut_and_names_unsupported_codec(tmp_path, capsys):
     ann = tmp_path / 'list.txt'
     ann.write_text('src.mp4 0\ncut.mp4 1\nav1.mp4 2\n')
     clean = tmp_path / 'clean.txt'
-    code = load_tool().main([str(ann), str(root), '--out-clean', str(clean)])
+    code = load_check_videos().main(
+        [str(ann), str(root), '--out-clean', str(clean)])
     assert code == 1
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
@@ -161,8 +159,8 @@ def test_config_flags_videos_shorter_than_the_sampled_clip(
         short_listing, tmp_path, capsys):
     ann, root, config = short_listing
     out = tmp_path / 'bad.txt'
-    assert load_tool().main([ann, root, '--config', config, '--out',
-                             str(out)]) == 1
+    assert load_check_videos().main(
+        [ann, root, '--config', config, '--out', str(out)]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
         f'{root}/f6.mp4: too short for the config: 6 frames, but the train '
@@ -177,7 +175,7 @@ def test_config_flags_videos_shorter_than_the_sampled_clip(
     ]
     assert out.read_text() == f'{root}/f6.mp4\n{root}/f9.mp4\n'
     # without --config the same clips pass
-    assert load_tool().main([ann, root]) == 0
+    assert load_check_videos().main([ann, root]) == 0
 
 
 @pytest.mark.parametrize('text, match', [
@@ -195,6 +193,6 @@ def test_config_without_sampling_is_a_usage_error(short_listing, capsys, text,
         with open(config, 'w') as f:
             f.write(text)
     with pytest.raises(SystemExit) as info:
-        load_tool().main([ann, root, '--config', config])
+        load_check_videos().main([ann, root, '--config', config])
     assert info.value.code == 2
     assert match.format(config=config) in capsys.readouterr().err

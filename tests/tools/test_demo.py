@@ -2,7 +2,6 @@
 correct class comes first, and another label file changes the names (and
 only the names' order) without retraining -- in the demo and, through
 ``--cfg-options``, in tools/test.py."""
-import importlib.util
 import json
 import logging
 import os
@@ -18,6 +17,7 @@ from mmengine.runner import Runner
 from projects.dist.datasets.video_probe import VideoFileError
 from tests.video_utils import (cut_with_stream_copy, write_pyav_video,
                                write_random_video)
+from tests.tools.tiny_dist import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic.py')
@@ -29,11 +29,7 @@ SUBSET = osp.join(REPO_ROOT, 'projects', 'dist', 'label_maps',
 
 
 def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'_dist_tools_{name}', osp.join(REPO_ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f'{name}.py')
 
 
 @pytest.fixture(scope='module')

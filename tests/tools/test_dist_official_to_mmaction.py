@@ -1,10 +1,10 @@
 """The converter CLI checks its arguments against the checkpoint before
 writing anything, and never overwrites its input."""
-import importlib.util
 import os
 import os.path as osp
 
 import pytest
+from tests.tools.tiny_dist import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PARITY_DIR = osp.join(
@@ -14,13 +14,7 @@ NAMES = 'a\nb\nc\nd\ne\n'
 
 
 def converter():
-    spec = importlib.util.spec_from_file_location(
-        'converter',
-        osp.join(REPO_ROOT, 'tools', 'model_converters',
-                 'dist_official_to_mmaction.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('model_converters/dist_official_to_mmaction.py')
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 """tools/data/generate_synthetic.py: parameters from flags or a config."""
-import importlib.util
 import os.path as osp
 
 import pytest
 
 from projects.dist.datasets.synthetic import SYNTHETIC_MOTION_CLASSES
+from tests.tools.tiny_dist import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic.py')
@@ -12,12 +12,7 @@ CONFIG = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic.py')
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        '_dist_tools_generate_synthetic',
-        osp.join(REPO_ROOT, 'tools', 'data', 'generate_synthetic.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('data/generate_synthetic.py')
 
 
 def _lines(path):

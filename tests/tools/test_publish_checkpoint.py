@@ -5,7 +5,6 @@ checkpoints, converted official ones) load with ``weights_only=True``.
 process (MMEngine's ``load_checkpoint`` included) refuse full unpickling, so
 a test that passes under it never unpickled arbitrary objects.
 """
-import importlib.util
 import os
 import os.path as osp
 import pickle
@@ -18,6 +17,7 @@ from mmengine.runner import Runner, load_checkpoint
 
 from mmaction.registry import MODELS
 from tests.video_utils import write_video_list
+from tests.tools.tiny_dist import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
@@ -25,15 +25,6 @@ CLASS_NAMES = ['moving left', 'moving right', 'growing', 'shrinking']
 PARITY_DIR = osp.join(
     os.environ.get('DIST_SHARED_DIR',
                    osp.join(osp.dirname(REPO_ROOT), 'shared')), 'parity')
-
-
-def load_tool(name: str, *parts: str):
-    """Import a script under tools/ as a module."""
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(REPO_ROOT, 'tools', *parts))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def safe_loading_only(monkeypatch) -> None:
@@ -91,7 +82,7 @@ def test_published_runner_checkpoint_loads_weights_only(tmp_path, monkeypatch):
     trained = osp.join(str(tmp_path / 'train'), 'epoch_1.pth')
     expected = runner.test()
 
-    tool = load_tool('publish_checkpoint', 'misc', 'publish_checkpoint.py')
+    tool = load_tool('misc/publish_checkpoint.py')
     published = tool.publish_checkpoint(trained, str(tmp_path / 'release.pth'))
     assert osp.basename(published).startswith('release-')
 
@@ -114,7 +105,7 @@ def test_published_runner_checkpoint_loads_weights_only(tmp_path, monkeypatch):
 
 
 def test_strip_checkpoint_keeps_plain_meta_only():
-    tool = load_tool('publish_checkpoint', 'misc', 'publish_checkpoint.py')
+    tool = load_tool('misc/publish_checkpoint.py')
     checkpoint = dict(
         state_dict={'module.fc.weight': torch.ones(2, 2)},
         meta=dict(
@@ -153,8 +144,7 @@ def test_converted_official_checkpoint_loads_weights_only(
     names.write_text('arm wrestling\nplaying guitar\npushing something from '
                      'left to right\nabseiling\nzumba\n')
     dst, cfg_out = str(tmp_path / 'dist.pth'), str(tmp_path / 'dist_cfg.py')
-    converter = load_tool('converter', 'model_converters',
-                          'dist_official_to_mmaction.py')
+    converter = load_tool('model_converters/dist_official_to_mmaction.py')
     converter.main([
         official, dst, '--config-out', cfg_out, '--class-names',
         str(names), '--text-heads', '1'
@@ -173,7 +163,7 @@ def test_converted_official_checkpoint_loads_weights_only(
      'a text file'),
 ])
 def test_non_checkpoint_input_is_named(tmp_path, content, match):
-    tool = load_tool('publish_checkpoint', 'misc', 'publish_checkpoint.py')
+    tool = load_tool('misc/publish_checkpoint.py')
     bad = tmp_path / 'bad.pth'
     bad.write_bytes(content)
     with pytest.raises(SystemExit, match=match):
@@ -182,7 +172,7 @@ def test_non_checkpoint_input_is_named(tmp_path, content, match):
 
 
 def test_official_checkpoint_input_points_to_the_converter(tmp_path):
-    tool = load_tool('publish_checkpoint', 'misc', 'publish_checkpoint.py')
+    tool = load_tool('misc/publish_checkpoint.py')
     src = str(tmp_path / 'DIST.pyth')
     torch.save({'model_state': {'backbone.base_encoder.proj':
                                 torch.zeros(1)}}, src)
@@ -193,7 +183,7 @@ def test_official_checkpoint_input_points_to_the_converter(tmp_path):
 
 
 def test_output_equal_to_input_is_refused(tmp_path):
-    tool = load_tool('publish_checkpoint', 'misc', 'publish_checkpoint.py')
+    tool = load_tool('misc/publish_checkpoint.py')
     src = tmp_path / 'epoch_1.pth'
     torch.save(dict(state_dict={'w': torch.ones(1)}, meta={}), src)
     before = src.read_bytes()

@@ -2,7 +2,6 @@
 launchers on the tiny DiST config, run as a user runs them (subprocesses, on
 the CPU, gloo for 2 ranks), plus fast in-process tests of their argument
 handling."""
-import importlib.util
 import os
 import os.path as osp
 import pickle
@@ -16,6 +15,7 @@ from types import ModuleType
 import pytest
 import torch
 from mmengine.config import Config
+from tests.tools.tiny_dist import load_tool as load_tool_module
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(REPO_ROOT, 'tools')
@@ -37,11 +37,7 @@ OVERRIDES = [
 
 def _load_tool(name: str) -> ModuleType:
     """Import ``tools/<name>.py`` as a module (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        f'_dist_tools_{name}', osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool_module(f'{name}.py')
 
 
 @pytest.fixture

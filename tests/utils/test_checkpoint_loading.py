@@ -1,6 +1,5 @@
 """Files that are not checkpoints get one clear error naming the path and
 what was expected, on every path that reads a checkpoint file."""
-import importlib.util
 import os.path as osp
 import pickle
 
@@ -12,6 +11,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from projects.dist.utils.checkpoint_loading import (
     CheckpointFileError, allow_full_unpickling_if_needed,
     check_checkpoint_file, load_checkpoint_file)
+from tests.tools.tiny_dist import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -61,10 +61,7 @@ def test_tools_refuse_before_building_anything(tmp_path, case):
 
 
 def test_tools_test_main_reports_a_text_checkpoint(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        'test_tool', osp.join(REPO_ROOT, 'tools', 'test.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('test.py')
     path, _ = bad_files(tmp_path)['text']
     config = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic.py')
     with pytest.raises((CheckpointFileError, SystemExit),
