@@ -6,6 +6,9 @@ test modules may append shared fixtures below.
 """
 import projects.dist  # noqa: F401
 
+# projects.dist patches mmaction before its models load:
+# isort: split
+
 from mmaction.utils import register_all_modules  # noqa: E402
 
 # the default scope 'mmaction' (what every config sets), so registry builds in

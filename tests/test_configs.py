@@ -6,11 +6,10 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.optim import build_optim_wrapper
-
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
@@ -90,20 +89,30 @@ def test_full_size_build_and_official_counts(name):
         ds = cfg[loader].dataset
         for sub in ds.get('datasets', [ds]):
             samplers = [p for p in sub.pipeline if 'clip_len' in p]
-            assert [(p.clip_len, p.num_clips) for p in samplers] == [
-                (frames, views)
-            ], f'{name} {loader}'
+            assert [(p.clip_len, p.num_clips)
+                    for p in samplers] == [(frames, views)], f'{name} {loader}'
 
 
 def tiny_overrides(cfg: Config) -> None:
     """Swap a tiny CLIP/DiST into a full config, keeping its structure."""
-    arch = dict(embed_dim=16, image_size=32, patch_size=16, width=32,
-                layers=2, heads=2, text_width=16, text_heads=2,
-                text_layers=1)
+    arch = dict(
+        embed_dim=16,
+        image_size=32,
+        patch_size=16,
+        width=32,
+        layers=2,
+        heads=2,
+        text_width=16,
+        text_heads=2,
+        text_layers=1)
     bb = cfg.model.backbone
     bb.spatial_encoder.update(arch=arch, pretrained=None)
-    bb.update(num_frames=4, integration_dim=16, temporal_dim=8,
-              spatial_patch_size=16, ada_heads=2)
+    bb.update(
+        num_frames=4,
+        integration_dim=16,
+        temporal_dim=8,
+        spatial_patch_size=16,
+        ada_heads=2)
     cfg.model.cls_head.text_encoder.update(arch=arch, pretrained=None)
     cfg.model.cls_head.in_channels = 16
 
@@ -116,8 +125,10 @@ def test_tiny_training_step(name):
     model = MODELS.build(cfg.model)
     model.init_weights()
     k = model.cls_head.num_classes
-    inputs = [torch.randint(0, 256, (1, 3, 4, 32, 32), dtype=torch.uint8)
-              for _ in range(2)]
+    inputs = [
+        torch.randint(0, 256, (1, 3, 4, 32, 32), dtype=torch.uint8)
+        for _ in range(2)
+    ]
     samples = [ActionDataSample().set_gt_label(i % k) for i in range(2)]
     data = model.data_preprocessor(
         dict(inputs=inputs, data_samples=samples), training=True)

@@ -22,6 +22,9 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 
 import projects.dist  # noqa: F401  -- registration + CPU set_device no-op
+
+# projects.dist patches mmaction before its models load:
+# isort: split
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 

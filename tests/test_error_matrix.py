@@ -7,22 +7,22 @@ the above exception, another exception occurred" stacks); a CLI's
 ``SystemExit`` is exempt, as Python prints only its message.
 """
 import copy
-import re
 import os.path as osp
+import re
 
 import pytest
 import torch
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
-from mmaction.registry import MODELS
-from mmaction.structures import ActionDataSample
 from projects.dist.datasets.robust_video_dataset import (AnnotationListError,
                                                          read_annotation_list)
 from projects.dist.models.utils.clip_arch import resolve_clip_arch
 from projects.dist.models.utils.official_converter import (
-    ConverterArgumentError, NotOfficialCheckpointError,
-    extract_official_state, resolve_text_heads)
+    ConverterArgumentError, NotOfficialCheckpointError, extract_official_state,
+    resolve_text_heads)
 from projects.dist.models.utils.state_checks import CheckpointMismatchError
 from projects.dist.utils.checkpoint_loading import CheckpointFileError
 from projects.dist.utils.work_dir import (LOCK_NAME, NothingToTrainError,
@@ -159,8 +159,9 @@ def load_text_file(tmp_path) -> None:
 
 
 def drop_prefix(prefix):
-    return lambda state: [state.pop(k) for k in list(state)
-                          if k.startswith(prefix)]
+    return lambda state: [
+        state.pop(k) for k in list(state) if k.startswith(prefix)
+    ]
 
 
 def lock_held_work_dir(tmp_path) -> None:
@@ -242,8 +243,7 @@ CASES = {
      r'covers none of the \d+ tensors .* it holds no tensors',
      r"model expects keys like \['backbone\."),
     'checkpoint without a whole tower (non-strict)':
-    (lambda p: load_into_tiny(p, strict=False,
-                              edit=drop_prefix('cls_head.')),
+    (lambda p: load_into_tiny(p, strict=False, edit=drop_prefix('cls_head.')),
      CheckpointMismatchError, r'holds none of the \d+ CLIP text tower',
      r"expected keys like \['cls_head.text_encoder"),
     'checkpoint file is not a checkpoint':
@@ -252,11 +252,10 @@ CASES = {
      'expected a PyTorch checkpoint written by torch.save'),
     'converter argument contradicts the checkpoint':
     (lambda p: resolve_text_heads(512, 4), ConverterArgumentError,
-     '--text-heads 4 contradicts the checkpoint',
-     r'width // 64 = 8 heads'),
-    'converter output is its input':
-    (convert_onto_input, SystemExit, r'dst .*DIST.pyth is the input',
-     'never overwrites its input'),
+     '--text-heads 4 contradicts the checkpoint', r'width // 64 = 8 heads'),
+    'converter output is its input': (convert_onto_input, SystemExit,
+                                      r'dst .*DIST.pyth is the input',
+                                      'never overwrites its input'),
     'class-name count != num_classes':
     (lambda p: head(class_names=CLASS_NAMES[:3]), ValueError, '3 class names',
      'num_classes=4'),
@@ -280,8 +279,8 @@ CASES = {
      r"prompt_template 'a video' has 0 placeholder",
      r"exactly one '\{\}' placeholder"),
     '<id> <name> lines as class names':
-    (lambda p: head(class_names=write(p, '0 a\n1 b\n2 c\n3 d\n')),
-     ValueError, r"file.txt has a numeric first column \(e.g. '0 a'\)",
+    (lambda p: head(class_names=write(p, '0 a\n1 b\n2 c\n3 d\n')), ValueError,
+     r"file.txt has a numeric first column \(e.g. '0 a'\)",
      'expected one class name per line'),
     'class-name file not UTF-8':
     (lambda p: head(class_names=write(p, 'a\nb\nc\nd'.encode('utf-16'))),

@@ -55,8 +55,7 @@ def test_format_count_unique(name, count):
     assert load_class_names(osp.join(LABEL_DIR, f'{name}.txt')) == names
 
 
-SHIPPED = sorted(
-    f[:-4] for f in os.listdir(LABEL_DIR) if f.endswith('.txt'))
+SHIPPED = sorted(f[:-4] for f in os.listdir(LABEL_DIR) if f.endswith('.txt'))
 
 
 @pytest.mark.parametrize('name', SHIPPED)

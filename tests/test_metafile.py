@@ -24,9 +24,9 @@ from typing import Dict, List, Tuple
 import pytest
 import torch
 import yaml
+from mmaction.registry import MODELS
 from mmengine.config import Config
 
-from mmaction.registry import MODELS
 from projects.dist.utils.flops import count_parameters
 from tests.tools.tiny_dist import REPO_ROOT, load_tool
 

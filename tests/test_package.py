@@ -207,8 +207,8 @@ def _fake_transformers(root, drop: tuple) -> str:
             if not init.exists():
                 init.write_text('')
         (folder / '__init__.py').write_text(STUB_CLASS + ''.join(
-            f'{n} = type({n!r}, (_Stub, ), {{}})\n' for n in names
-            if n not in drop))
+            f'{n} = type({n!r}, (_Stub, ), {{}})\n'
+            for n in names if n not in drop))
     info = root / 'transformers-5.0.0.dist-info'
     info.mkdir()
     (info / 'METADATA').write_text('Metadata-Version: 2.1\n'
@@ -222,9 +222,9 @@ def test_mmaction_models_import_next_to_incompatible_transformers(tmp_path):
     # modeling_utils.apply_chunking_to_forward), importing mmaction.models
     # fails unless projects.dist disables VindLU first.
     fake = _fake_transformers(
-        tmp_path, drop=('apply_chunking_to_forward',
-                        'find_pruneable_heads_and_indices',
-                        'prune_linear_layer'))
+        tmp_path,
+        drop=('apply_chunking_to_forward', 'find_pruneable_heads_and_indices',
+              'prune_linear_layer'))
     code = ('import warnings\n'
             'with warnings.catch_warnings(record=True) as caught:\n'
             '    warnings.simplefilter("always")\n'
@@ -250,19 +250,18 @@ def test_mmaction_models_import_next_to_incompatible_transformers(tmp_path):
     # the defect being worked around: without projects.dist the import fails
     # (the drn stand-in is made here so that only this defect remains)
     env = dict(os.environ, PYTHONPATH=pythonpath)
-    proc = subprocess.run(
-        [
-            sys.executable, '-c', 'import sys, types\n'
-            'for n in ("mmaction.models.localizers.drn",\n'
-            '          "mmaction.models.localizers.drn.drn"):\n'
-            '    sys.modules[n] = types.ModuleType(n)\n'
-            'sys.modules[n].DRN = None\n'
-            'import mmaction.models\n'
-        ],
-        cwd=str(tmp_path),
-        env=env,
-        capture_output=True,
-        text=True)
+    proc = subprocess.run([
+        sys.executable, '-c', 'import sys, types\n'
+        'for n in ("mmaction.models.localizers.drn",\n'
+        '          "mmaction.models.localizers.drn.drn"):\n'
+        '    sys.modules[n] = types.ModuleType(n)\n'
+        'sys.modules[n].DRN = None\n'
+        'import mmaction.models\n'
+    ],
+                          cwd=str(tmp_path),
+                          env=env,
+                          capture_output=True,
+                          text=True)
     assert proc.returncode != 0
     assert 'apply_chunking_to_forward' in proc.stderr
 

@@ -6,12 +6,12 @@ import os.path as osp
 import re
 
 import torch
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
 
-from mmaction.registry import MODELS
-from mmaction.structures import ActionDataSample
 from .video_utils import write_video_list
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -76,8 +76,9 @@ def test_own_config_snippet_builds_and_trains(tmp_path):
     assert {g['lr'] for g in wrapper.optimizer.param_groups} == {stated_lr()}
     frames = cfg.model.backbone.num_frames
     data = dict(
-        inputs=[torch.randint(0, 256, (1, 3, frames, 224, 224),
-                              dtype=torch.uint8)],
+        inputs=[
+            torch.randint(0, 256, (1, 3, frames, 224, 224), dtype=torch.uint8)
+        ],
         data_samples=[ActionDataSample().set_gt_label(3)])
     before = model.backbone.temporal_stem.weight.detach().clone()
     losses = model.train_step(data, wrapper)
@@ -127,8 +128,9 @@ def test_own_config_snippet_trains_with_the_recipe_pipeline(tmp_path):
     assert isinstance(optimizer, torch.optim.AdamW)
     assert {g['lr'] for g in optimizer.param_groups} == {stated_lr()}
     params = dict(model.named_parameters())
-    changed = [n for n, v in trainable.items() if not torch.equal(
-        v, params[n])]
+    changed = [
+        n for n, v in trainable.items() if not torch.equal(v, params[n])
+    ]
     assert 'backbone.temporal_stem.weight' in changed
     after = model.backbone.spatial_encoder.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in frozen.items())

@@ -42,13 +42,12 @@ import os.path as osp
 
 import pytest
 import torch
+from mmaction.registry import DATASETS
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from mmaction.registry import DATASETS
-from projects.dist.datasets.seeded_augmentation import \
-    SeededAugmentationMixin
+from projects.dist.datasets.seeded_augmentation import SeededAugmentationMixin
 from tests.video_utils import write_video_list
 
 REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(os.sep, 1)[0]

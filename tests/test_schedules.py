@@ -14,12 +14,11 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import PARAM_SCHEDULERS
-
-from mmaction.registry import MODELS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SCHEDULE = osp.join(REPO_ROOT, 'configs', '_base_', 'schedules',

@@ -35,14 +35,16 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
 import projects.dist  # noqa: F401  -- compat fixes + registration
-from projects.dist.utils.cli import DictAction
+
+# projects.dist patches mmaction before its models load:
+# isort: split
 from mmaction.apis import init_recognizer
-from projects.dist.datasets.video_probe import (
-    VideoFileError, inspect_video, pipeline_sampling)
-from projects.dist.models.utils.class_names import \
-    load_class_names
-from projects.dist.utils import \
-    allow_full_unpickling_if_needed
+
+from projects.dist.datasets.video_probe import (VideoFileError, inspect_video,
+                                                pipeline_sampling)
+from projects.dist.models.utils.class_names import load_class_names
+from projects.dist.utils import allow_full_unpickling_if_needed
+from projects.dist.utils.cli import DictAction
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

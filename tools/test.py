@@ -31,13 +31,16 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 import projects.dist  # noqa: F401  -- compat fixes + registration
+
+# projects.dist patches mmaction before its models load:
+# isort: split
 from mmaction.datasets.transforms import PackActionInputs
-from projects.dist.utils import \
-    allow_full_unpickling_if_needed
+
+from projects.dist.utils import allow_full_unpickling_if_needed
 from projects.dist.utils.cli import run_tool
-from projects.dist.utils.launch import (
-    adapt_launcher, add_launch_args, build_runner, choose_work_dir,
-    export_local_rank)
+from projects.dist.utils.launch import (adapt_launcher, add_launch_args,
+                                        build_runner, choose_work_dir,
+                                        export_local_rank)
 
 #: Data-info keys that name a sample's video (``VideoDataset``) or frame
 #: folder (``RawframeDataset``); ``--dump`` packs them into every
@@ -106,8 +109,8 @@ def add_video_identity(dataset_cfg: dict) -> int:
         PackActionInputs).parameters['meta_keys'].default
     updated = 0
     for step in dataset_cfg.get('pipeline') or []:
-        if isinstance(step, dict) and str(step.get('type', '')).split(
-                '.')[-1] == 'PackActionInputs':
+        if isinstance(step, dict) and str(step.get(
+                'type', '')).split('.')[-1] == 'PackActionInputs':
             keys = tuple(step.get('meta_keys', default_keys))
             step['meta_keys'] = keys + tuple(
                 k for k in IDENTITY_KEYS if k not in keys)

@@ -33,9 +33,9 @@ from mmengine.config import Config
 
 import projects.dist  # noqa: F401  -- compat fixes + registration
 from projects.dist.utils.cli import run_tool
-from projects.dist.utils.launch import (
-    adapt_launcher, add_launch_args, build_runner, choose_work_dir,
-    export_local_rank)
+from projects.dist.utils.launch import (adapt_launcher, add_launch_args,
+                                        build_runner, choose_work_dir,
+                                        export_local_rank)
 from projects.dist.utils.work_dir import check_train_schedule
 
 # torch>=2.6 defaults torch.load(weights_only=True), which cannot unpickle

@@ -7,16 +7,16 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from mmaction.registry import DATASETS
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmaction.registry import DATASETS
 from projects.dist.datasets import robust_video_dataset as rvd
 from projects.dist.datasets.robust_video_dataset import (
     META_BROKEN, META_PADDED, META_STANDIN, AnnotationListError,
     BrokenVideoError, DiSTRobustVideoDataset, is_padded, read_annotation_list)
-from tests.video_utils import write_random_video
 from tests.tools.tiny_dist import load_tool
+from tests.video_utils import write_random_video
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
@@ -602,6 +602,7 @@ def test_broken_ceiling_is_job_wide_with_4_workers(tmp_path):
 def _ceiling_rank(rank: int, init_file: str, ann: str, root: str,
                   out_dir: str) -> None:
     import json
+
     import torch.distributed as dist
     torch.set_num_threads(1)
     dist.init_process_group(
@@ -635,6 +636,7 @@ def test_broken_ceiling_is_job_wide_with_2_gloo_ranks(tmp_path):
     missing files, which a per-process count (limit 2) tolerates; the
     job-wide count stops both ranks in epoch 1."""
     import json
+
     import torch.multiprocessing as mp
     root = str(tmp_path / 'videos')
     # unshuffled, rank r reads indices r, r + 2, ...: 2 missing each

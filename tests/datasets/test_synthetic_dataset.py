@@ -2,8 +2,8 @@
 import os.path as osp
 
 import pytest
-
 from mmaction.registry import DATASETS
+
 from projects.dist.datasets import DiSTSyntheticMotionDataset
 
 TINY_ARCH = dict(

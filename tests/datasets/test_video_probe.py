@@ -42,10 +42,12 @@ NOT_A_VIDEO = '; expected a video file (e.g. MP4, MKV, WebM, AVI)'
     (b'', 'empty file (0 bytes)'),
     (b'label 1\nlabel 2\n', 'not a video: a text file (starts with "label '
      '1 label 2")' + NOT_A_VIDEO),
-    (cv2.imencode('.png', np.zeros((8, 8, 3), np.uint8))[1].tobytes(),
-     'not a video: a PNG image' + NOT_A_VIDEO),
-    (cv2.imencode('.jpg', np.zeros((8, 8, 3), np.uint8))[1].tobytes(),
-     'not a video: a JPEG image' + NOT_A_VIDEO),
+    (cv2.imencode('.png', np.zeros(
+        (8, 8, 3),
+        np.uint8))[1].tobytes(), 'not a video: a PNG image' + NOT_A_VIDEO),
+    (cv2.imencode('.jpg', np.zeros(
+        (8, 8, 3),
+        np.uint8))[1].tobytes(), 'not a video: a JPEG image' + NOT_A_VIDEO),
 ])
 def test_unusable_file_is_named(tmp_path, content, reason):
     path = tmp_path / 'clip.mp4'

@@ -3,10 +3,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from mmaction.registry import HOOKS
 from mmengine.logging import MessageHub
 from mmengine.runner import BaseLoop
 
-from mmaction.registry import HOOKS
 from projects.dist.engine.hooks.curve_plot_hook import (VAL_HISTORY_KEY,
                                                         DiSTCurvePlotHook,
                                                         draw_curves)

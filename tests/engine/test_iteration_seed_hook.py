@@ -5,10 +5,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from mmengine.config import Config
-
 from mmaction.registry import HOOKS, MODELS
 from mmaction.structures import ActionDataSample
+from mmengine.config import Config
+
 from projects.dist.engine.hooks import DiSTIterationSeedHook
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -170,10 +170,10 @@ SCENARIOS = {
 # (the plugin's checked loader, projects/dist/utils/checkpoint_loading.py,
 # names the file and the fault)
 STOCK_FAILURES = {
-    'max_keep_ckpts=1': (FileNotFoundError,
-                         'checkpoint not found: .*epoch_1.pth'),
-    'save_best re-save': (CheckpointFileError,
-                          'epoch_2.pth is a truncated or damaged zip'),
+    'max_keep_ckpts=1':
+    (FileNotFoundError, 'checkpoint not found: .*epoch_1.pth'),
+    'save_best re-save':
+    (CheckpointFileError, 'epoch_2.pth is a truncated or damaged zip'),
 }
 
 
@@ -278,9 +278,8 @@ def test_is_complete_checkpoint(tmp_path):
 
 
 def test_is_a_drop_in_checkpoint_hook():
-    from mmengine.hooks import CheckpointHook
-
     from mmaction.registry import HOOKS
+    from mmengine.hooks import CheckpointHook
     hook = HOOKS.build(
         dict(type='DiSTSafeCheckpointHook', interval=2, max_keep_ckpts=3))
     assert isinstance(hook, (CheckpointHook, DiSTSafeCheckpointHook))
@@ -363,8 +362,8 @@ def test_second_training_into_a_live_work_dir_is_refused(
     runner.train()
     assert runner.epoch == 1
     # and a finished run releases it for the next one in the same process
-    make_runner(work, 'DiSTSafeCheckpointHook', resume=True,
-                max_epochs=2).train()
+    make_runner(
+        work, 'DiSTSafeCheckpointHook', resume=True, max_epochs=2).train()
 
 
 def test_resume_with_no_epoch_left_is_an_error(tmp_path, monkeypatch):

@@ -9,8 +9,12 @@ import pytest
 from mmengine.evaluator import Evaluator
 
 import projects.dist  # noqa: F401  -- registration
+
+# projects.dist patches mmaction before its models load:
+# isort: split
 from mmaction.registry import DATASETS, HOOKS, METRICS
 from mmaction.structures import ActionDataSample
+
 from projects.dist.datasets.robust_video_dataset import (META_BROKEN,
                                                          META_PADDED,
                                                          BrokenVideoError)

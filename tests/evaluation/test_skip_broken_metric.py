@@ -5,7 +5,11 @@ import torch
 from mmengine.evaluator import Evaluator
 
 import projects.dist  # noqa: F401  -- registration
+
+# projects.dist patches mmaction before its models load:
+# isort: split
 from mmaction.registry import METRICS
+
 from projects.dist.datasets.robust_video_dataset import (META_STANDIN,
                                                          BrokenVideoError)
 from projects.dist.evaluation import skip_broken_metric

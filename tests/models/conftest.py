@@ -6,8 +6,8 @@ import os.path as osp
 
 import pytest
 import torch
-
 from mmaction.registry import MODELS
+
 from projects.dist.models.utils.official_converter import (
     build_model_config, convert_official_state_dict, extract_official_state,
     infer_official_arch)
@@ -123,9 +123,10 @@ def build_parity_model(spatial_dtype: str = None) -> tuple:
     state = extract_official_state(ckpt)
     arch = infer_official_arch(
         state, text_heads=case['clip_arch']['transformer_heads'])
-    model_cfg = build_model_config(
-        arch, cfg['DATA.NUM_INPUT_FRAMES'], cfg['DATA.SPARSE_SAMPLE_ALPHA'],
-        cfg['VIDEO.BACKBONE.DIST.SELECTED_LAYERS'], case['class_names'])
+    model_cfg = build_model_config(arch, cfg['DATA.NUM_INPUT_FRAMES'],
+                                   cfg['DATA.SPARSE_SAMPLE_ALPHA'],
+                                   cfg['VIDEO.BACKBONE.DIST.SELECTED_LAYERS'],
+                                   case['class_names'])
     if spatial_dtype is not None:
         model_cfg['backbone']['spatial_encoder']['dtype'] = spatial_dtype
     model = MODELS.build(model_cfg)

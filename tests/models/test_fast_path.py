@@ -11,8 +11,8 @@ import importlib.util
 import pytest
 import torch
 
-from projects.dist.models.layers import fast_path_mode, set_fast_path
 from projects.dist.models.layers import fast_path as fast_path_module
+from projects.dist.models.layers import fast_path_mode, set_fast_path
 from projects.dist.models.layers.fast_path import (ENV_VAR, GROUPS,
                                                    use_fast_path)
 from tests.numerics import assert_close_model
@@ -62,10 +62,11 @@ def test_plain_path_matches_fast_path_on_parity_case():
     for name, grad in fast_grads.items():
         assert_close_model(plain_grads[name], grad, msg=name)
     # the fast path does use the custom functions (so the check can fail)
-    assert {'_NormalizedLinearBackward', '_SiLULinearBackward',
-            '_ChannelNormConv3dBackward', '_SiLUConv3dBackward'} <= fast_nodes
-    assert not plain_nodes & set(CUSTOM_NODES), plain_nodes & set(
-        CUSTOM_NODES)
+    assert {
+        '_NormalizedLinearBackward', '_SiLULinearBackward',
+        '_ChannelNormConv3dBackward', '_SiLUConv3dBackward'
+    } <= fast_nodes
+    assert not plain_nodes & set(CUSTOM_NODES), plain_nodes & set(CUSTOM_NODES)
 
 
 def test_plain_path_under_mixed_precision_has_no_custom_function():
@@ -121,16 +122,16 @@ def load_fresh_module(monkeypatch, value: str):
     return module
 
 
-@pytest.mark.parametrize('value, expected', [
-    ('0', set()), ('off', set()), ('FALSE', set()), ('1', set(GROUPS)),
-    ('on', set(GROUPS)), ('tower, aggregator', {'tower', 'aggregator'})
-])
+@pytest.mark.parametrize('value, expected',
+                         [('0', set()), ('off', set()), ('FALSE', set()),
+                          ('1', set(GROUPS)), ('on', set(GROUPS)),
+                          ('tower, aggregator', {'tower', 'aggregator'})])
 def test_environment_variable_sets_the_default(monkeypatch, value, expected):
     module = load_fresh_module(monkeypatch, value)
     assert {g for g in GROUPS if module.use_fast_path(g)} == expected
 
 
 def test_bad_environment_value_is_named(monkeypatch):
-    with pytest.raises(ValueError,
-                       match="DIST_FAST_PATH='fastest' is neither"):
+    with pytest.raises(
+            ValueError, match="DIST_FAST_PATH='fastest' is neither"):
         load_fresh_module(monkeypatch, 'fastest')

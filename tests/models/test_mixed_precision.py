@@ -9,8 +9,8 @@ the GPU where there is one).
 """
 import pytest
 import torch
-
 from mmaction.registry import MODELS
+
 from .conftest import (DEVICES, TINY_CLIP, build_parity_model, exact_fp32,
                        tiny_backbone_cfg)
 

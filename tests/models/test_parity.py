@@ -93,17 +93,17 @@ def capture(model, video):
         # the forward fuses each input projection with the residual sum, so
         # the projection alone is recomputed from the recorded CLIP outputs
         rec['input_linear_out'] = [
-            lnd(proj(f.transpose(0, 1))) for proj, f in zip(
-                bb.input_projs, rec['clip_block_outputs'][0])
+            lnd(proj(f.transpose(0, 1)))
+            for proj, f in zip(bb.input_projs, rec['clip_block_outputs'][0])
         ]
     for h in hooks:
         h.remove()
     return {
-        k: (v[0].cpu() if len(v) == 1 and k not in (
-            'temporal_block_out', 'input_linear_out',
-            'temporal2integration_out', 'integration_block_in',
-            'integration_block_out', 'integration2temporal_out',
-            'adapool_video_token', 'adapool_frame_tokens') else
+        k: (v[0].cpu() if len(v) == 1
+            and k not in ('temporal_block_out', 'input_linear_out',
+                          'temporal2integration_out', 'integration_block_in',
+                          'integration_block_out', 'integration2temporal_out',
+                          'adapool_video_token', 'adapool_frame_tokens') else
             torch.stack(v).cpu())
         for k, v in rec.items()
     }
@@ -120,9 +120,8 @@ def assert_close(name, got, ref):
     'temporal_stem_out', 'temporal_block_out', 'input_linear_out',
     'temporal2integration_out', 'integration_block_in',
     'integration_block_out', 'integration_out_F', 'adapool_video_token',
-    'adapool_frame_tokens', 'shortcut_cls_mean', 'shortcut_proj',
-    'ln_post_in', 'ln_post_out', 'video_embedding', 'text_features',
-    'logits'
+    'adapool_frame_tokens', 'shortcut_cls_mean', 'shortcut_proj', 'ln_post_in',
+    'ln_post_out', 'video_embedding', 'text_features', 'logits'
 ])
 def test_intermediate_matches_official(case, name):
     ref_case, got, _, _ = case
@@ -151,23 +150,24 @@ def test_integration_to_temporal_matches_except_unused_last(case):
 
 def test_tokenizer_matches_official_tokens(case):
     ref_case, _, _, model = case
-    assert torch.equal(model.cls_head.text_tokens.cpu(),
-                       ref_case['token_ids'])
+    assert torch.equal(model.cls_head.text_tokens.cpu(), ref_case['token_ids'])
 
 
 def test_acceptance_contract_script():
     """The shared contract: converter CLI, config, load, test_step."""
     script = osp.join(shared_dir(), 'parity', 'check_contract.py')
     res = subprocess.run(
-        [sys.executable, script, osp.join(shared_dir(), 'parity')],
+        [sys.executable, script,
+         osp.join(shared_dir(), 'parity')],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         env={
             **os.environ, 'PYTHONPATH':
             os.pathsep.join(
-                [REPO_ROOT] + os.environ.get('PYTHONPATH', '').split(
-                    os.pathsep)).rstrip(os.pathsep)
+                [REPO_ROOT] +
+                os.environ.get('PYTHONPATH', '').split(os.pathsep)).rstrip(
+                    os.pathsep)
         })
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert 'parity: 1/1 cases within tolerance' in res.stdout

@@ -5,8 +5,8 @@ bf16 autocast on the side network, activation checkpointing, folded
 ada-pooling attention and a channels-last temporal stream reaches the same
 loss as the plain fp32 run (within bf16 noise)."""
 import torch
-
 from mmaction.registry import MODELS
+
 from .conftest import TINY_CLIP, tiny_head_cfg
 
 
@@ -33,8 +33,7 @@ def train_losses(fast: bool, steps: int = 30) -> list:
         ada_fold_queries=fast,
         channels_last=fast)
     model = MODELS.build(
-        dict(type='Recognizer3D', backbone=backbone,
-             cls_head=tiny_head_cfg()))
+        dict(type='Recognizer3D', backbone=backbone, cls_head=tiny_head_cfg()))
     model.init_weights()
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]

@@ -11,11 +11,11 @@ import sys
 
 import pytest
 import torch
+from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
-from mmaction.registry import MODELS
 from tests.tools.tiny_dist import load_tool, tiny_model_cfg
 from tests.video_utils import write_video_list
 
@@ -32,9 +32,8 @@ EXPECTED_KEYS = {
     's_per_iter_max', 'clips_per_s', 'cpu_s_per_iter', 'data_time_s',
     'peak_mem_mb', 'mem_metric', 'process_peak_rss_mb', 'loadavg_1min',
     'torch', 'ratio_to_clip_only', 'time_ratio_to_baseline', 'iter_times',
-    'ratio_to_clip_only_paired', 'time_ratio_to_baseline_paired',
-    'cpu_malloc', 'tf32', 'cudnn_benchmark', 'cudnn_version', 'optimizer',
-    'fast_path'
+    'ratio_to_clip_only_paired', 'time_ratio_to_baseline_paired', 'cpu_malloc',
+    'tf32', 'cudnn_benchmark', 'cudnn_version', 'optimizer', 'fast_path'
 }
 
 
@@ -89,9 +88,15 @@ def test_parse_variants():
     with pytest.raises(ValueError, match='repeated'):
         benchmark.parse_variants([['a', 'x=1'], ['a', 'y=2']])
     assert benchmark.parse_variants([['p', 'fast_path=False']]) == {
-        'p': {'fast_path': frozenset()}}
+        'p': {
+            'fast_path': frozenset()
+        }
+    }
     assert benchmark.parse_variants([['p', 'fast_path=tower']]) == {
-        'p': {'fast_path': frozenset({'tower'})}}
+        'p': {
+            'fast_path': frozenset({'tower'})
+        }
+    }
     with pytest.raises(ValueError, match=r"--variant p: fast_path: unknown"):
         benchmark.parse_variants([['p', 'fast_path=[tower,tblock]']])
 
@@ -108,8 +113,8 @@ def test_plain_path_variant_runs_side_by_side(tmp_path, monkeypatch):
 
     monkeypatch.setattr(benchmark.ModeRunner, '_step', record)
     results = benchmark.main([
-        write_config(tmp_path), '--device', 'cpu', '--threads', '1',
-        '--iters', '1', '--warmup', '0', '--order', 'interleave', '--modes',
+        write_config(tmp_path), '--device', 'cpu', '--threads', '1', '--iters',
+        '1', '--warmup', '0', '--order', 'interleave', '--modes',
         'train,train@plain,train@tower', '--variant', 'plain',
         'fast_path=False', '--variant', 'tower', 'fast_path=[tower]'
     ])
@@ -170,8 +175,8 @@ def test_train_test_clip_only_json_lines(tmp_path, capsys):
         assert r['tf32'] is None  # CUDA-only settings
         assert r['cudnn_benchmark'] is r['cudnn_version'] is None
         assert (r['optimizer'] == 'OptimWrapper/AdamW(fused=None, '
-                'foreach=None)') if r['mode'] == 'train' else (
-                    r['optimizer'] is None)
+                'foreach=None)') if r['mode'] == 'train' else (r['optimizer']
+                                                               is None)
     by_key = {r['key']: r for r in lines}
     assert by_key['clip-only:none']['ratio_to_clip_only'] == 1.0
     assert by_key['test:none']['ratio_to_clip_only'] == pytest.approx(
@@ -291,8 +296,7 @@ def test_optim_wrapper_cfg_types():
 
 def test_real_data_reports_data_time(tmp_path):
     ann = write_video_list(
-        str(tmp_path), 2, NUM_CLASSES, 'ann.txt', num_frames=10,
-        size=(40, 36))
+        str(tmp_path), 2, NUM_CLASSES, 'ann.txt', num_frames=10, size=(40, 36))
     pipeline = [
         dict(type='DecordInit'),
         dict(
@@ -374,8 +378,10 @@ def test_profile_ops_reports_costliest_operators(tmp_path, capsys):
         assert f"== profile of {r['key']}: 4 costliest operators ==" in err
     # the backbone's products are among the costliest on a test step
     ops = {row['op'] for row in results[0]['top_ops']}
-    assert ops & {'aten::addmm', 'aten::mm', 'aten::mkldnn_convolution',
-                  'aten::addmm_', 'aten::bmm'}
+    assert ops & {
+        'aten::addmm', 'aten::mm', 'aten::mkldnn_convolution', 'aten::addmm_',
+        'aten::bmm'
+    }
 
 
 def test_saved_activations_shrink_with_checkpointing(tmp_path):
@@ -385,8 +391,7 @@ def test_saved_activations_shrink_with_checkpointing(tmp_path):
     results = benchmark.main([
         cfg, '--device', 'cpu', '--threads', '1', '--iters', '1', '--warmup',
         '1', '--batch-size', '2', '--modes', 'train,train@cp,test',
-        '--variant', 'cp', 'model.backbone.with_cp=True',
-        '--saved-activations'
+        '--variant', 'cp', 'model.backbone.with_cp=True', '--saved-activations'
     ])
     by_key = {r['key']: r for r in results}
     for r in results:

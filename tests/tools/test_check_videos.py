@@ -5,9 +5,10 @@ import runpy
 import sys
 
 import pytest
+
+from tests.tools.tiny_dist import load_tool
 from tests.video_utils import (cut_with_stream_copy, write_pyav_video,
                                write_random_video)
-from tests.tools.tiny_dist import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'misc', 'check_videos.py')
@@ -117,7 +118,8 @@ def test_flags_stream_copy_cut_and_names_unsupported_codec(tmp_path, capsys):
     ann.write_text('src.mp4 0\ncut.mp4 1\nav1.mp4 2\n')
     clean = tmp_path / 'clean.txt'
     code = load_check_videos().main(
-        [str(ann), str(root), '--out-clean', str(clean)])
+        [str(ann), str(root), '--out-clean',
+         str(clean)])
     assert code == 1
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
@@ -160,7 +162,8 @@ def test_config_flags_videos_shorter_than_the_sampled_clip(
     ann, root, config = short_listing
     out = tmp_path / 'bad.txt'
     assert load_check_videos().main(
-        [ann, root, '--config', config, '--out', str(out)]) == 1
+        [ann, root, '--config', config, '--out',
+         str(out)]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
         f'{root}/f6.mp4: too short for the config: 6 frames, but the train '

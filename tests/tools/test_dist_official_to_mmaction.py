@@ -4,6 +4,7 @@ import os
 import os.path as osp
 
 import pytest
+
 from tests.tools.tiny_dist import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -35,7 +36,8 @@ def official(tmp_path) -> str:
 
 def run(tmp_path, src, *extra, dst='out.pth', cfg='out.py'):
     converter().main([
-        src, str(tmp_path / dst), '--config-out',
+        src,
+        str(tmp_path / dst), '--config-out',
         str(tmp_path / cfg), '--class-names',
         str(tmp_path / 'names.txt'), *extra
     ])
@@ -77,13 +79,12 @@ def test_input_is_never_overwritten(tmp_path, official):
 def test_not_a_checkpoint_is_named(tmp_path, official):
     text = tmp_path / 'notes.pyth'
     text.write_text('not a checkpoint\n')
-    with pytest.raises(SystemExit,
-                       match=r'notes.pyth is not a PyTorch checkpoint'):
+    with pytest.raises(
+            SystemExit, match=r'notes.pyth is not a PyTorch checkpoint'):
         run(tmp_path, str(text), '--text-heads', '1')
 
 
 def test_valid_arguments_convert(tmp_path, official):
-    run(tmp_path, official, '--text-heads', '1', '--selected-layers', '0',
-        '1')
+    run(tmp_path, official, '--text-heads', '1', '--selected-layers', '0', '1')
     assert (tmp_path / 'out.pth').is_file()
     assert (tmp_path / 'out.py').is_file()

@@ -34,13 +34,18 @@ def run(args: list, cwd: str, **env) -> subprocess.CompletedProcess:
     full_env.pop('DIST_DEBUG', None)
     full_env.update(env)
     return subprocess.run(
-        args, cwd=cwd, env=full_env, capture_output=True, text=True,
+        args,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
         timeout=300)
 
 
 @pytest.mark.parametrize('tool', list(TOOLS))
 def test_missing_file_is_one_line_exit_2(tool, tmp_path):
-    proc = run([sys.executable, osp.join(REPO_ROOT, tool), *TOOLS[tool]],
+    proc = run([sys.executable,
+                osp.join(REPO_ROOT, tool), *TOOLS[tool]],
                cwd=str(tmp_path))
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
@@ -81,14 +86,15 @@ def test_cfg_options_without_key_is_a_usage_error(tmp_path):
     ('dist_train.sh', [CONFIG, 'two'], "got 'two'"),
     ('dist_train.sh', [CONFIG], "got ''"),
     ('dist_train.sh', ['MISSING.py', '2'], "CONFIG 'MISSING.py' is not a"),
-    ('dist_test.sh', [CONFIG, 'MISSING.pth', '2'],
-     "CHECKPOINT 'MISSING.pth' is not a file"),
+    ('dist_test.sh', [CONFIG, 'MISSING.pth', '2'
+                      ], "CHECKPOINT 'MISSING.pth' is not a file"),
     ('dist_test.sh', [CONFIG, CONFIG, '0'], "at least 1, got '0'"),
 ])
 def test_dist_scripts_check_their_arguments(script, args, message, tmp_path):
     # PYTHON names a program that fails if it ever runs
     proc = run(['bash', osp.join(REPO_ROOT, 'tools', script), *args],
-               cwd=str(tmp_path), PYTHON='false')
+               cwd=str(tmp_path),
+               PYTHON='false')
     assert proc.returncode == 2, proc.stderr
     first, usage = proc.stderr.splitlines()[:2]
     assert first.startswith(f'{script}: error: ') and message in first
@@ -99,7 +105,8 @@ def test_dist_scripts_check_their_arguments(script, args, message, tmp_path):
 def test_slurm_scripts_check_their_counts(script, tmp_path):
     args = ['gpu', 'job', 'c.py', 'ck.pth']
     proc = run(['bash', osp.join(REPO_ROOT, 'tools', script), *args],
-               cwd=str(tmp_path), GPUS='0')
+               cwd=str(tmp_path),
+               GPUS='0')
     assert proc.returncode == 2
     assert proc.stderr.startswith(
         f"{script}: error: GPUS must be at least 1, got '0'")

@@ -14,10 +14,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
 
-from tests.tools.tiny_dist import (REPO_ROOT, load_tool, tiny_arch,
-                                   tiny_model_cfg)
 from projects.dist.utils.flops import (count_macs, count_model_macs,
                                        count_parameters)
+from tests.tools.tiny_dist import (REPO_ROOT, load_tool, tiny_arch,
+                                   tiny_model_cfg)
 
 get_flops = load_tool('analysis/get_flops.py')
 

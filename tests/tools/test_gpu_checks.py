@@ -18,12 +18,13 @@ train = load_tool('train.py')
 
 
 def dry_run(tmp_path, **env):
-    proc = subprocess.run(['bash', SCRIPT, str(tmp_path / 'out')],
-                          cwd=str(tmp_path),
-                          env=dict(os.environ, DRY_RUN='1', **env),
-                          capture_output=True,
-                          text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        ['bash', SCRIPT, str(tmp_path / 'out')],
+        cwd=str(tmp_path),
+        env=dict(os.environ, DRY_RUN='1', **env),
+        capture_output=True,
+        text=True,
+        timeout=60)
     assert proc.returncode == 0, proc.stderr
     return [
         shlex.split(line[2:]) for line in proc.stdout.splitlines()
@@ -76,12 +77,12 @@ def test_steps_batch_and_config_can_be_chosen(tmp_path):
 
 
 def test_unknown_step_is_an_error(tmp_path):
-    proc = subprocess.run(['bash', SCRIPT, str(tmp_path / 'out')],
-                          env=dict(
-                              os.environ, DRY_RUN='1', STEPS='bench nope'),
-                          capture_output=True,
-                          text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        ['bash', SCRIPT, str(tmp_path / 'out')],
+        env=dict(os.environ, DRY_RUN='1', STEPS='bench nope'),
+        capture_output=True,
+        text=True,
+        timeout=60)
     assert proc.returncode == 2
     assert "unknown step 'nope'" in proc.stderr
 

@@ -4,13 +4,19 @@ configs/dist_vitb_k400.py 2 --cfg-options ...`` trains two gloo ranks on CPU
 and validates."""
 import json
 
-
-from .test_train_test_tools import REPO_ROOT, _free_port, _run
 from tests.video_utils import write_video_list
+from .test_train_test_tools import REPO_ROOT, _free_port, _run
 
-TINY_ARCH = dict(embed_dim=16, image_size=32, patch_size=16, width=32,
-                 layers=2, heads=2, text_width=16, text_heads=2,
-                 text_layers=1)
+TINY_ARCH = dict(
+    embed_dim=16,
+    image_size=32,
+    patch_size=16,
+    width=32,
+    layers=2,
+    heads=2,
+    text_width=16,
+    text_heads=2,
+    text_layers=1)
 
 
 def tiny_options(ann: str, root: str) -> list:
@@ -34,8 +40,7 @@ def tiny_options(ann: str, root: str) -> list:
         key = f'{loader}_dataloader'
         opts += [
             f'{key}.batch_size=2', f'{key}.num_workers=1',
-            f'{key}.persistent_workers=False',
-            f'{key}.dataset.ann_file={ann}',
+            f'{key}.persistent_workers=False', f'{key}.dataset.ann_file={ann}',
             f'{key}.dataset.data_prefix.video={root}',
             f'{key}.dataset.pipeline.1.clip_len=4'
         ]
@@ -53,10 +58,14 @@ def test_dist_train_headline_config_two_ranks(tmp_path):
     data.mkdir()
     ann = write_video_list(str(data), 8, 4, size=(40, 32))
     work = tmp_path / 'work'
-    _run(['bash', 'tools/dist_train.sh', 'configs/dist_vitb_k400.py', '2',
-          '--work-dir', str(work), '--cfg-options'] +
-         tiny_options(ann, str(data)),
-         cwd=REPO_ROOT, PORT=str(_free_port()))
+    _run(
+        [
+            'bash', 'tools/dist_train.sh', 'configs/dist_vitb_k400.py', '2',
+            '--work-dir',
+            str(work), '--cfg-options'
+        ] + tiny_options(ann, str(data)),
+        cwd=REPO_ROOT,
+        PORT=str(_free_port()))
     assert (work / 'epoch_1.pth').exists()
     logs = list(work.glob('*/vis_data/scalars.json'))
     assert logs, 'no scalar log written'

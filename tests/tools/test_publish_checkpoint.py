@@ -12,12 +12,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.runner import Runner, load_checkpoint
 
-from mmaction.registry import MODELS
-from tests.video_utils import write_video_list
 from tests.tools.tiny_dist import load_tool
+from tests.video_utils import write_video_list
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
@@ -174,11 +174,13 @@ def test_non_checkpoint_input_is_named(tmp_path, content, match):
 def test_official_checkpoint_input_points_to_the_converter(tmp_path):
     tool = load_tool('misc/publish_checkpoint.py')
     src = str(tmp_path / 'DIST.pyth')
-    torch.save({'model_state': {'backbone.base_encoder.proj':
-                                torch.zeros(1)}}, src)
-    with pytest.raises(SystemExit,
-                       match=r'DIST.pyth: .* official DiST checkpoint .*'
-                       'dist_official_to_mmaction.py'):
+    torch.save({'model_state': {
+        'backbone.base_encoder.proj': torch.zeros(1)
+    }}, src)
+    with pytest.raises(
+            SystemExit,
+            match=r'DIST.pyth: .* official DiST checkpoint .*'
+            'dist_official_to_mmaction.py'):
         tool.main([src, str(tmp_path / 'out.pth')])
 
 

@@ -15,6 +15,7 @@ from types import ModuleType
 import pytest
 import torch
 from mmengine.config import Config
+
 from tests.tools.tiny_dist import load_tool as load_tool_module
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -190,8 +191,7 @@ def test_dump_names_each_video_after_unreadable_ones_are_dropped(
     root = osp.join(run_dir, 'data', 'synthetic_motion')
     with open(osp.join(root, 'test.txt')) as f:
         readable = [line.split() for line in f if line.strip()]
-    readable = [(osp.join(root, path), int(label))
-                for path, label in readable]
+    readable = [(osp.join(root, path), int(label)) for path, label in readable]
     empty = tmp_path / 'empty.mp4'
     empty.write_bytes(b'')
     text = tmp_path / 'text.mp4'
@@ -273,9 +273,10 @@ def test_train_refuses_a_schedule_with_nothing_to_train(load_tool):
     train = load_tool('train')
     args = train.parse_args(
         [CONFIG, '--cfg-options', 'train_cfg.max_epochs=0'])
-    with pytest.raises(NothingToTrainError,
-                       match=r'train_cfg.max_epochs=0 trains nothing.*'
-                       r'--cfg-options train_cfg.max_epochs=1'):
+    with pytest.raises(
+            NothingToTrainError,
+            match=r'train_cfg.max_epochs=0 trains nothing.*'
+            r'--cfg-options train_cfg.max_epochs=1'):
         train.merge_args(Config.fromfile(CONFIG), args)
 
 
@@ -286,24 +287,25 @@ def test_dump_adds_video_identity_to_every_packer(load_tool):
         test.parse_args([CONFIG, 'ckpt.pth', '--dump', 'out.pkl']))
     pack = cfg.test_dataloader.dataset.pipeline[-1]
     assert pack.type == 'PackActionInputs'
-    assert pack.meta_keys == ('img_shape', 'img_key', 'video_id',
-                              'timestamp', 'filename', 'frame_dir')
+    assert pack.meta_keys == ('img_shape', 'img_key', 'video_id', 'timestamp',
+                              'filename', 'frame_dir')
     # wrapped datasets, own meta_keys kept, no duplicates
     wrapped = dict(
         type='ConcatDataset',
         datasets=[
-            dict(pipeline=[dict(type='PackActionInputs',
-                                meta_keys=('filename', ))]),
+            dict(pipeline=[
+                dict(type='PackActionInputs', meta_keys=('filename', ))
+            ]),
             dict(
                 type='RepeatDataset',
-                dataset=dict(
-                    pipeline=[dict(type='mmaction.PackActionInputs')]))
+                dataset=dict(pipeline=[dict(
+                    type='mmaction.PackActionInputs')]))
         ])
     assert test.add_video_identity(wrapped) == 2
-    assert wrapped['datasets'][0]['pipeline'][0]['meta_keys'] == (
-        'filename', 'frame_dir')
-    assert wrapped['datasets'][1]['dataset']['pipeline'][0][
-        'meta_keys'][-2:] == ('filename', 'frame_dir')
+    assert wrapped['datasets'][0]['pipeline'][0]['meta_keys'] == ('filename',
+                                                                  'frame_dir')
+    assert wrapped['datasets'][1]['dataset']['pipeline'][0]['meta_keys'][
+        -2:] == ('filename', 'frame_dir')
     assert test.add_video_identity(dict(pipeline=[dict(type='X')])) == 0
 
 

@@ -37,8 +37,7 @@ def tiny_arch(width: int = 64) -> dict:
         text_layers=1)
 
 
-def tiny_model_cfg(num_classes: int = 5, width: int = 64,
-                   **backbone) -> dict:
+def tiny_model_cfg(num_classes: int = 5, width: int = 64, **backbone) -> dict:
     """A tiny DiST recognizer config (class names given as a list).
 
     Args:

@@ -23,12 +23,13 @@ def bad_files(tmp_path) -> dict:
     files = {
         'text': (b'epoch 3, accuracy 0.9\n', 'looks like a text file'),
         'empty': (b'', r'is empty \(0 bytes\)'),
-        'truncated': (ok.read_bytes()[:300],
-                      'truncated or damaged zip archive'),
-        'plain pickle': (pickle.dumps({'w': [1, 2]}),
-                         'Python pickle but not a torch.save file'),
-        'other binary': (b'\x89PNG\r\n\x1a\n' + bytes(40),
-                         'bytes .* of another format'),
+        'truncated':
+        (ok.read_bytes()[:300], 'truncated or damaged zip archive'),
+        'plain pickle':
+        (pickle.dumps({'w': [1,
+                             2]}), 'Python pickle but not a torch.save file'),
+        'other binary':
+        (b'\x89PNG\r\n\x1a\n' + bytes(40), 'bytes .* of another format'),
     }
     out = {}
     for name, (content, pattern) in files.items():
@@ -72,8 +73,13 @@ def test_tools_test_main_reports_a_text_checkpoint(tmp_path):
 def test_real_checkpoints_still_load(tmp_path):
     for kwargs in (dict(), dict(_use_new_zipfile_serialization=False)):
         path = str(tmp_path / 'c.pth')
-        torch.save({'state_dict': {'weight': torch.ones(2, 2),
-                                   'bias': torch.ones(2)}}, path, **kwargs)
+        torch.save(
+            {
+                'state_dict': {
+                    'weight': torch.ones(2, 2),
+                    'bias': torch.ones(2)
+                }
+            }, path, **kwargs)
         check_checkpoint_file(path)
         model = torch.nn.Linear(2, 2)
         load_checkpoint(model, path, map_location='cpu', strict=True)

@@ -4,8 +4,8 @@ import argparse
 import sys
 
 import pytest
-
 from mmaction.registry import MODELS
+
 from projects.dist.datasets.robust_video_dataset import (AnnotationListError,
                                                          read_annotation_list)
 from projects.dist.models.utils.clip_arch import resolve_clip_arch

@@ -38,6 +38,8 @@ def test_tuned_process_does_not_page_in_freed_buffers_again():
         return
     assert tune_glibc_malloc() is True
     out = subprocess.run([sys.executable, '-c', SCRIPT, 'tuned'],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True,
+                         text=True,
+                         check=True)
     pages_per_round = 12 * (4 << 20) // 4096  # 12288
     assert int(out.stdout.split()[-1]) < pages_per_round // 10

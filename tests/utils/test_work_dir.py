@@ -64,8 +64,10 @@ def test_lock_refuses_a_live_holder_and_names_it(tmp_path):
         other.write('pid 4242 on node7, started 2026-01-01 10:00:00: x\n')
         other.flush()
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(WorkDirError, match=r'in use by a live training '
-                           r'\(pid 4242 on node7'):
+        with pytest.raises(
+                WorkDirError,
+                match=r'in use by a live training '
+                r'\(pid 4242 on node7'):
             lock_work_dir(work)
     # the holder closed its file (as a dead process does): free again
     handle = lock_work_dir(work)
@@ -95,26 +97,30 @@ def test_check_work_left():
     check_work_left(epoch_loop(2, 3), resumed_from='w/epoch_2.pth')
     with pytest.raises(NothingToTrainError, match='max_epochs=0 trains'):
         check_work_left(epoch_loop(0, 0))
-    with pytest.raises(NothingToTrainError,
-                       match=r"'w/epoch_3.pth' is at epoch 3 and "
-                       r'train_cfg.max_epochs=2.*max_epochs=4'):
+    with pytest.raises(
+            NothingToTrainError,
+            match=r"'w/epoch_3.pth' is at epoch 3 and "
+            r'train_cfg.max_epochs=2.*max_epochs=4'):
         check_work_left(epoch_loop(3, 2), resumed_from='w/epoch_3.pth')
     check_work_left(iter_loop(10, 11))
-    with pytest.raises(NothingToTrainError,
-                       match=r'at iter 50 and train_cfg.max_iters=50'):
+    with pytest.raises(
+            NothingToTrainError,
+            match=r'at iter 50 and train_cfg.max_iters=50'):
         check_work_left(iter_loop(50, 50))
     check_work_left(object())  # a custom loop: not checked
 
 
 @pytest.mark.parametrize('train_cfg', [
-    dict(max_epochs=0), dict(by_epoch=False, max_iters=0),
+    dict(max_epochs=0),
+    dict(by_epoch=False, max_iters=0),
     dict(max_epochs=-1)
 ])
 def test_check_train_schedule_refuses_zero(train_cfg):
     key = 'max_iters' if 'max_iters' in train_cfg else 'max_epochs'
-    with pytest.raises(NothingToTrainError,
-                       match=f'train_cfg.{key}=-?[01] trains nothing.*'
-                       f'--cfg-options train_cfg.{key}=1'):
+    with pytest.raises(
+            NothingToTrainError,
+            match=f'train_cfg.{key}=-?[01] trains nothing.*'
+            f'--cfg-options train_cfg.{key}=1'):
         check_train_schedule(train_cfg)
 
 

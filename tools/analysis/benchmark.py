@@ -79,14 +79,18 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 import projects.dist  # noqa: F401  -- compat fixes + registration
-from projects.dist.utils.cli import DictAction
+
+# projects.dist patches mmaction before its models load:
+# isort: split
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
-from projects.dist.models.layers.fast_path import (
-    GROUPS, fast_groups, fast_path_mode)
+
+from projects.dist.models.layers.fast_path import (GROUPS, fast_groups,
+                                                   fast_path_mode)
+from projects.dist.utils.cli import DictAction
 from projects.dist.utils.cpu_allocator import tune_glibc_malloc
-from projects.dist.utils.model_inputs import (
-    default_clip_shape, tower_frames, tower_out_indices)
+from projects.dist.utils.model_inputs import (default_clip_shape, tower_frames,
+                                              tower_out_indices)
 
 MODES = ('train', 'test', 'clip-only')
 #: ``--variant`` override that picks the plain/fast path, not a config key.
@@ -636,8 +640,10 @@ def run_benchmark(args: argparse.Namespace) -> List[dict]:
         if tune_glibc_malloc():
             args.cpu_malloc_applied = 'tuned'
         else:
-            print('benchmark: could not tune malloc (not glibc?); timings '
-                  'use the C library defaults', file=sys.stderr)
+            print(
+                'benchmark: could not tune malloc (not glibc?); timings '
+                'use the C library defaults',
+                file=sys.stderr)
     # thread count, cuDNN autotuning and RNG are process-global: restore
     # them afterwards
     threads = torch.get_num_threads()
@@ -788,8 +794,9 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
             loadavg_1min=load,
             cpu_malloc=(args.cpu_malloc_applied
                         if device.type == 'cpu' else None),
-            tf32=(dict(matmul=torch.backends.cuda.matmul.allow_tf32,
-                       cudnn=torch.backends.cudnn.allow_tf32)
+            tf32=(dict(
+                matmul=torch.backends.cuda.matmul.allow_tf32,
+                cudnn=torch.backends.cudnn.allow_tf32)
                   if device.type == 'cuda' else None),
             cudnn_benchmark=(torch.backends.cudnn.benchmark
                              if device.type == 'cuda' else None),
@@ -871,11 +878,11 @@ def profile_ops(runner: 'ModeRunner', k: int) -> tuple:
         device_ms=(sum(e.self_device_time_total
                        for e in device_events) / 1e3 if cuda else None))
     sort_by = 'self_device_time_total' if cuda else 'self_cpu_time_total'
-    print(f'== profile of {runner.spec.key}: {k} costliest operators ==',
-          file=sys.stderr)
+    print(
+        f'== profile of {runner.spec.key}: {k} costliest operators ==',
+        file=sys.stderr)
     print(events.table(sort_by=sort_by, row_limit=k), file=sys.stderr)
-    top = sorted(
-        events, key=lambda e: getattr(e, sort_by), reverse=True)[:k]
+    top = sorted(events, key=lambda e: getattr(e, sort_by), reverse=True)[:k]
     rows = []
     for e in top:
         row = dict(
@@ -983,8 +990,8 @@ def _child_argv(argv: Sequence[str]) -> List[str]:
         if a in ('--modes', '--mode', '--baseline'):
             skip = True
             continue
-        if a == '--isolate' or a.startswith(('--modes=', '--mode=',
-                                             '--baseline=')):
+        value_flags = ('--modes=', '--mode=', '--baseline=')
+        if a == '--isolate' or a.startswith(value_flags):
             continue
         child.append(a)
     return child

@@ -25,10 +25,13 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import projects.dist  # noqa: F401  -- compat fixes + registration
-from projects.dist.utils.cli import DictAction
+
+# projects.dist patches mmaction before its models load:
+# isort: split
 from mmaction.registry import MODELS
-from projects.dist.utils.flops import (
-    count_model_macs, count_parameters)
+
+from projects.dist.utils.cli import DictAction
+from projects.dist.utils.flops import count_model_macs, count_parameters
 from projects.dist.utils.model_inputs import default_clip_shape
 
 

@@ -32,12 +32,12 @@ import os.path as osp
 import sys
 from typing import Dict, List, Optional, Tuple
 
-# the repository root, for a source checkout
+from projects.dist.datasets.robust_video_dataset import (AnnotationListError,
+                                                         read_annotation_list)
+from projects.dist.datasets.video_probe import (VideoReport, inspect_video,
+                                                pipeline_sampling)
 
-from projects.dist.datasets.robust_video_dataset import (
-    AnnotationListError, read_annotation_list)
-from projects.dist.datasets.video_probe import (
-    VideoReport, inspect_video, pipeline_sampling)
+# the repository root, for a source checkout
 
 #: The pipelines ``--config`` reads, by split.
 SPLITS = ('train', 'val', 'test')

@@ -26,10 +26,9 @@ from typing import Any, List, Optional
 import numpy as np
 import torch
 
-from projects.dist.models.utils.state_checks import \
-    describe_key_style
-from projects.dist.utils.checkpoint_loading import (
-    CheckpointFileError, load_checkpoint_file)
+from projects.dist.models.utils.state_checks import describe_key_style
+from projects.dist.utils.checkpoint_loading import (CheckpointFileError,
+                                                    load_checkpoint_file)
 
 #: ``meta`` entries copied to the published file (if present).
 META_KEYS = ('epoch', 'iter', 'seed', 'experiment_name', 'time',
@@ -138,7 +137,9 @@ def publish_checkpoint(in_file: str,
         raise ValueError(f'output {out_file} is the input checkpoint; '
                          'choose another output path')
     checkpoint = load_checkpoint_file(
-        in_file, map_location='cpu', what='training checkpoint',
+        in_file,
+        map_location='cpu',
+        what='training checkpoint',
         weights_only=False)
     published, dropped = strip_checkpoint(checkpoint)
     published['meta']['published_from'] = osp.basename(in_file)

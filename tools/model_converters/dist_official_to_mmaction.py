@@ -28,8 +28,8 @@ from projects.dist.models.utils.official_converter import (
     ConverterArgumentError, NotOfficialCheckpointError, build_model_config,
     check_model_config, check_selected_layers, convert_official_state_dict,
     extract_official_state, infer_official_arch)
-from projects.dist.utils.checkpoint_loading import (
-    CheckpointFileError, load_checkpoint_file)
+from projects.dist.utils.checkpoint_loading import (CheckpointFileError,
+                                                    load_checkpoint_file)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,24 +39,39 @@ def parse_args(argv=None) -> argparse.Namespace:
         'plugin format and write a matching config.')
     p.add_argument('src', help='official checkpoint (.pyth)')
     p.add_argument('dst', help='output checkpoint (.pth)')
-    p.add_argument('--config-out', required=True,
-                   help='where to write the matching config (.py)')
-    p.add_argument('--num-frames', type=int,
-                   help='frames T_t per clip (NUM_INPUT_FRAMES); inferred '
-                   'as alpha * the stored spatial frame count if omitted')
-    p.add_argument('--alpha', type=int,
-                   help='SPARSE_SAMPLE_ALPHA; inferred from the '
-                   'temporal->integration kernel if omitted')
-    p.add_argument('--selected-layers', type=int, nargs='+',
-                   help='SELECTED_LAYERS (CLIP block indices); defaults to '
-                   'every block when the checkpoint has one DiST layer per '
-                   'block')
-    p.add_argument('--text-heads', type=int,
-                   help='text-tower attention heads (default width // 64)')
-    p.add_argument('--class-names', required=True,
-                   help='label file, one class name per line in label order')
-    p.add_argument('--prompt-template', default=None,
-                   help="e.g. 'a video of {}.' (official: none)")
+    p.add_argument(
+        '--config-out',
+        required=True,
+        help='where to write the matching config (.py)')
+    p.add_argument(
+        '--num-frames',
+        type=int,
+        help='frames T_t per clip (NUM_INPUT_FRAMES); inferred '
+        'as alpha * the stored spatial frame count if omitted')
+    p.add_argument(
+        '--alpha',
+        type=int,
+        help='SPARSE_SAMPLE_ALPHA; inferred from the '
+        'temporal->integration kernel if omitted')
+    p.add_argument(
+        '--selected-layers',
+        type=int,
+        nargs='+',
+        help='SELECTED_LAYERS (CLIP block indices); defaults to '
+        'every block when the checkpoint has one DiST layer per '
+        'block')
+    p.add_argument(
+        '--text-heads',
+        type=int,
+        help='text-tower attention heads (default width // 64)')
+    p.add_argument(
+        '--class-names',
+        required=True,
+        help='label file, one class name per line in label order')
+    p.add_argument(
+        '--prompt-template',
+        default=None,
+        help="e.g. 'a video of {}.' (official: none)")
     return p.parse_args(argv)
 
 

@@ -8,6 +8,5 @@ _base_ = ['./dist_vitb16.py']
 clip_arch = 'ViT-L/14'
 
 model = dict(
-    backbone=dict(
-        spatial_encoder=dict(arch=clip_arch), spatial_patch_size=14),
+    backbone=dict(spatial_encoder=dict(arch=clip_arch), spatial_patch_size=14),
     cls_head=dict(in_channels=768, text_encoder=dict(arch=clip_arch)))

@@ -121,8 +121,7 @@ class _SplitFlopCounter(FlopCounterMode):
 
     def __init__(self,
                  scope: Optional[nn.Module] = None,
-                 scope_methods: tuple = ('forward', 'embed',
-                                         'forward_tokens'),
+                 scope_methods: tuple = ('forward', 'embed', 'forward_tokens'),
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.no_grad_flops = 0
@@ -151,8 +150,7 @@ class _SplitFlopCounter(FlopCounterMode):
             for name in self._scope_methods
         }
         for name in self._scope_methods:
-            setattr(self._scope, name, self._watch(getattr(self._scope,
-                                                           name)))
+            setattr(self._scope, name, self._watch(getattr(self._scope, name)))
         return super().__enter__()
 
     def __exit__(self, *exc):

@@ -1,10 +1,10 @@
 """DiSTSeededSampler: DefaultSampler's indices, each carrying seed/epoch."""
 import pytest
 import torch
+from mmaction.registry import DATA_SAMPLERS
 from mmengine.dataset import DefaultSampler
 from torch.utils.data import DataLoader, Dataset
 
-from mmaction.registry import DATA_SAMPLERS
 from projects.dist.datasets.samplers import DiSTSeededSampler, SeededIndex
 
 

@@ -1,8 +1,8 @@
 """DiSTLabelSwapFlip: clip-wide flip that swaps SSv2 left/right labels."""
 import numpy as np
 import pytest
-
 from mmaction.registry import TRANSFORMS
+
 from projects.dist.datasets.transforms import (SSV2_FLIP_PAIRS,
                                                DiSTLabelSwapFlip)
 

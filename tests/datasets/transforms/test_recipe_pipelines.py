@@ -11,10 +11,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmaction.registry import TRANSFORMS
 from mmengine.config import Config
 from mmengine.dataset import Compose
-
-from mmaction.registry import TRANSFORMS
 
 REPO_ROOT = osp.dirname(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))

@@ -1,8 +1,8 @@
 """DiSTSegmentSample: the official segment-based frame positions."""
 import numpy as np
 import pytest
-
 from mmaction.registry import TRANSFORMS
+
 from projects.dist.datasets.transforms import DiSTSegmentSample
 
 

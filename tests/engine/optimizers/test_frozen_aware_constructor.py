@@ -6,9 +6,8 @@ import logging
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.logging import MMLogger
-
 from mmaction.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.logging import MMLogger
 
 
 class _Net(nn.Module):
@@ -27,13 +26,16 @@ def build(paramwise_cfg=None, **optimizer_options):
             type='DiSTOptimWrapperConstructor',
             optim_wrapper_cfg=dict(
                 optimizer=dict(
-                    type='AdamW', lr=1e-3, weight_decay=0.1,
+                    type='AdamW',
+                    lr=1e-3,
+                    weight_decay=0.1,
                     **optimizer_options)),
             paramwise_cfg=paramwise_cfg))
 
 
 def test_only_trainable_parameters_and_one_log_line(monkeypatch):
     from mmengine.optim.optimizer import default_constructor
+
     from projects.dist.engine.optimizers import frozen_aware_constructor
     logged = []
     record = lambda msg, *a, **k: logged.append(msg)  # noqa: E731
@@ -42,15 +44,20 @@ def test_only_trainable_parameters_and_one_log_line(monkeypatch):
     net = _Net()
     wrapper = build(dict(norm_decay_mult=0.0, bias_decay_mult=0.0))(net)
     held = {id(p) for g in wrapper.optimizer.param_groups for p in g['params']}
-    assert held == {id(p) for p in net.head.parameters()} | {
-        id(p) for p in net.norm.parameters()}
-    decay = {id(p): g['weight_decay'] for g in wrapper.optimizer.param_groups
-             for p in g['params']}
+    assert held == {id(p)
+                    for p in net.head.parameters()
+                    } | {id(p)
+                         for p in net.norm.parameters()}
+    decay = {
+        id(p): g['weight_decay']
+        for g in wrapper.optimizer.param_groups
+        for p in g['params']
+    }
     assert decay[id(net.head.weight)] == 0.1
     assert decay[id(net.head.bias)] == decay[id(net.norm.weight)] == 0.0
     assert not [m for m in logged if 'is skipped' in m]
-    assert len([m for m in logged if '28 frozen parameters (4 tensors' in m
-                ]) == 1
+    assert len([m for m in logged
+                if '28 frozen parameters (4 tensors' in m]) == 1
 
 
 def test_without_paramwise_cfg_frozen_parameters_are_left_out():
@@ -63,9 +70,12 @@ def test_without_paramwise_cfg_frozen_parameters_are_left_out():
 def _options(wrapper):
     """Each trainable tensor's options, as the optimizer will apply them."""
     return {
-        id(p): {k: v
-                for k, v in g.items() if k != 'params'}
-        for g in wrapper.optimizer.param_groups for p in g['params']
+        id(p): {
+            k: v
+            for k, v in g.items() if k != 'params'
+        }
+        for g in wrapper.optimizer.param_groups
+        for p in g['params']
     }
 
 
@@ -193,8 +203,7 @@ def test_resume_keeps_the_configured_update_implementation(saved_fused):
 
 def test_per_tensor_option_lines_are_debug_and_groups_are_summed_up():
     logger = MMLogger.get_instance(
-        'test_option_lines', logger_name='test_option_lines',
-        log_level='INFO')
+        'test_option_lines', logger_name='test_option_lines', log_level='INFO')
     records = []
     catch = logging.Handler(level=logging.DEBUG)
     catch.emit = records.append
@@ -203,8 +212,10 @@ def test_per_tensor_option_lines_are_debug_and_groups_are_summed_up():
         build(dict(bias_decay_mult=0.0))(_Net())
     finally:
         logger.removeHandler(catch)
-    options = [r for r in records
-               if r.getMessage().startswith('paramwise_options -- ')]
+    options = [
+        r for r in records
+        if r.getMessage().startswith('paramwise_options -- ')
+    ]
     # MMEngine's line per option it set: the two biases' weight decay
     assert len(options) == 2
     assert {r.levelno for r in options} == {logging.DEBUG}

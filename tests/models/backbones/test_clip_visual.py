@@ -2,8 +2,8 @@
 import pytest
 import torch
 import torch.nn as nn
-
 from mmaction.registry import MODELS
+
 from projects.dist.models.backbones import DiSTCLIPVisual
 from tests.numerics import assert_close_model, assert_close_rounding
 from ..conftest import TINY_CLIP
@@ -71,9 +71,10 @@ def test_key_mismatch_names_the_keys(tmp_path):
 def test_wrong_architecture_names_shapes(tmp_path):
     path, _ = make_clip_file(tmp_path, 'state_dict')
     arch = dict(TINY_CLIP, width=64)
-    with pytest.raises(KeyError,
-                       match=r'shape mismatch \(44\) class_embedding: '
-                       r'file \(32,\) vs model \(64,\)'):
+    with pytest.raises(
+            KeyError,
+            match=r'shape mismatch \(44\) class_embedding: '
+            r'file \(32,\) vs model \(64,\)'):
         DiSTCLIPVisual(arch=arch, pretrained=path).init_weights()
 
 

@@ -2,10 +2,10 @@
 gradients and the official parameter counts."""
 import pytest
 import torch
-
 from mmaction.registry import MODELS
-from ..conftest import TINY_CLIP, tiny_backbone_cfg, tiny_recognizer_cfg
+
 from tests.numerics import assert_close_model
+from ..conftest import TINY_CLIP, tiny_backbone_cfg, tiny_recognizer_cfg
 
 
 def build(**overrides):
@@ -18,8 +18,12 @@ def build(**overrides):
 @pytest.mark.parametrize('overrides, batch', [
     (dict(), 2),
     (dict(num_frames=8, alpha=4, selected_layers=(0, 2)), 1),
-    (dict(selected_layers=(1, ), num_ada_layers=1, temporal_kernel_size=1,
-          integration_kernel_size=3, integration_mlp_ratio=2.0), 3),
+    (dict(
+        selected_layers=(1, ),
+        num_ada_layers=1,
+        temporal_kernel_size=1,
+        integration_kernel_size=3,
+        integration_mlp_ratio=2.0), 3),
 ])
 def test_output_shape(overrides, batch):
     model = build(**overrides)
@@ -101,14 +105,16 @@ def test_init_weights_is_truncated_normal_and_deterministic():
     assert a.aggregator.layers[0].positional_embedding.std() > 0
 
 
-@pytest.mark.parametrize('arch, frames, ada, patch, expected', [
-    ('ViT-B/16', 16, 4, None, 26_068_224),  # official K400 less 36,960
-    ('ViT-B/16', 16, 2, None, 18_964_224),  # official SSv2 less 36,960
-    ('ViT-B/16', 32, 4, None, 26_117_376),
-    ('ViT-B/16', 64, 4, None, 26_215_680),
-    ('ViT-L/14', 64, 4, 14, 39_830_784),
-    ('ViT-L/14', 64, 2, 14, 32_708_352),
-])
+@pytest.mark.parametrize(
+    'arch, frames, ada, patch, expected',
+    [
+        ('ViT-B/16', 16, 4, None, 26_068_224),  # official K400 less 36,960
+        ('ViT-B/16', 16, 2, None, 18_964_224),  # official SSv2 less 36,960
+        ('ViT-B/16', 32, 4, None, 26_117_376),
+        ('ViT-B/16', 64, 4, None, 26_215_680),
+        ('ViT-L/14', 64, 4, 14, 39_830_784),
+        ('ViT-L/14', 64, 2, 14, 32_708_352),
+    ])
 def test_full_size_trainable_parameters(arch, frames, ada, patch, expected):
     with torch.device('meta'):
         model = MODELS.build(
@@ -137,9 +143,11 @@ def test_speed_switches_do_not_change_results():
     ref = build()
     x = torch.randn(2, 3, 4, 32, 32)
     variants = [
-        dict(subsample_before_embedding=False, fused_attention=False,
-             spatial_encoder=dict(type='DiSTCLIPVisual', arch=TINY_CLIP,
-                                  fused_attention=False)),
+        dict(
+            subsample_before_embedding=False,
+            fused_attention=False,
+            spatial_encoder=dict(
+                type='DiSTCLIPVisual', arch=TINY_CLIP, fused_attention=False)),
         dict(with_cp=True),
         dict(ada_fold_queries=False, channels_last=False),
     ]
@@ -168,8 +176,8 @@ def test_speed_switches_do_not_change_results():
 @pytest.mark.parametrize('strict', [True, False])
 def test_mismatched_checkpoint_is_refused(tmp_path, overrides, match, strict):
     from mmengine.runner import load_checkpoint
-    from projects.dist.models.utils.state_checks import \
-        CheckpointMismatchError
+
+    from projects.dist.models.utils.state_checks import CheckpointMismatchError
     path = tmp_path / 'ckpt.pth'
     torch.save({'state_dict': build().state_dict()}, path)
     other = build(**overrides)
@@ -179,20 +187,22 @@ def test_mismatched_checkpoint_is_refused(tmp_path, overrides, match, strict):
 
 def test_clip_depth_mismatch_is_refused():
     from projects.dist.models.backbones import DiSTCLIPVisual
-    from projects.dist.models.utils.state_checks import \
-        CheckpointMismatchError
+    from projects.dist.models.utils.state_checks import CheckpointMismatchError
     state = DiSTCLIPVisual(arch=TINY_CLIP).state_dict()
     other = DiSTCLIPVisual(arch=dict(TINY_CLIP, layers=2))
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'3 CLIP blocks .* configured with 2'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'3 CLIP blocks .* configured with 2'):
         other.load_state_dict(state, strict=False)
 
 
 def test_init_weights_leaves_the_clip_tower_untouched():
     torch.manual_seed(0)
     model = MODELS.build(tiny_backbone_cfg())
-    before = {k: v.clone() for k, v in model.spatial_encoder.state_dict()
-              .items()}
+    before = {
+        k: v.clone()
+        for k, v in model.spatial_encoder.state_dict().items()
+    }
     model.init_weights()
     after = model.spatial_encoder.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -202,8 +212,9 @@ def test_bf16_tower_features_reach_the_side_network_uncast():
     """Under autocast the bf16 CLIP features go to the input projections as
     they are (no float32 copy of every layer); without autocast they are
     cast to the side network's float32."""
-    model = build(spatial_encoder=dict(
-        type='DiSTCLIPVisual', arch=TINY_CLIP, dtype='bf16')).eval()
+    model = build(
+        spatial_encoder=dict(
+            type='DiSTCLIPVisual', arch=TINY_CLIP, dtype='bf16')).eval()
     seen = []
 
     def spy(module, args):
@@ -217,8 +228,7 @@ def test_bf16_tower_features_reach_the_side_network_uncast():
         out_fp32 = model(x)
     assert seen == [torch.bfloat16, torch.float32]
     assert out_fp32.dtype == torch.float32
-    torch.testing.assert_close(
-        out_amp.float(), out_fp32, rtol=0.05, atol=0.05)
+    torch.testing.assert_close(out_amp.float(), out_fp32, rtol=0.05, atol=0.05)
 
 
 def test_input_projection_hooks_run():
@@ -243,6 +253,5 @@ def test_inference_traces_as_one_graph():
     model = MODELS.build(tiny_backbone_cfg())
     model.eval()
     with torch.no_grad():
-        explained = torch._dynamo.explain(model)(
-            torch.randn(1, 3, 4, 32, 32))
+        explained = torch._dynamo.explain(model)(torch.randn(1, 3, 4, 32, 32))
     assert explained.graph_break_count == 0, explained.break_reasons

@@ -1,8 +1,8 @@
 """DiSTFrameAverageBaseline: order-blind by construction, frozen tower."""
 import pytest
 import torch
-
 from mmaction.registry import MODELS
+
 from projects.dist.models.backbones.frame_average import \
     DiSTFrameAverageBaseline
 

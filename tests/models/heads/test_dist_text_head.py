@@ -3,9 +3,9 @@ import math
 
 import pytest
 import torch
-
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
+
 from ..conftest import CLASS_NAMES, TINY_CLIP, tiny_head_cfg
 
 
@@ -23,8 +23,8 @@ def test_logits_are_scaled_cosine_similarities():
     text = head.text_encoder(head.text_tokens)
     ref = 100.0 * torch.nn.functional.normalize(x, dim=-1) @ \
         torch.nn.functional.normalize(text, dim=-1).t()
-    assert math.isclose(head.text_encoder.logit_scale.exp().item(), 100.0,
-                        rel_tol=1e-6)
+    assert math.isclose(
+        head.text_encoder.logit_scale.exp().item(), 100.0, rel_tol=1e-6)
     torch.testing.assert_close(logits, ref)
 
 
@@ -134,8 +134,7 @@ def test_loss_with_label_smoothing_and_multi_view_averaging():
     torch.testing.assert_close(preds[0].pred_score.sum(), torch.tensor(1.))
 
 
-def test_shipped_label_file_resolves_from_any_directory(tmp_path,
-                                                        monkeypatch):
+def test_shipped_label_file_resolves_from_any_directory(tmp_path, monkeypatch):
     from projects.dist.models.utils.class_names import load_class_names
     monkeypatch.chdir(tmp_path)  # no projects/ folder here
     names = load_class_names('projects/dist/label_maps/kinetics400.txt')

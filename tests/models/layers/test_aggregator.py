@@ -8,9 +8,13 @@ from tests.numerics import assert_close_rounding
 
 def test_shapes_and_shortcut():
     torch.manual_seed(0)
-    agg = AdaPoolingAggregator(16, clip_dim=24, output_dim=8,
-                               num_spatial_frames=3, num_layers=2,
-                               num_heads=2)
+    agg = AdaPoolingAggregator(
+        16,
+        clip_dim=24,
+        output_dim=8,
+        num_spatial_frames=3,
+        num_layers=2,
+        num_heads=2)
     tokens, cls = torch.randn(2 * 3, 5, 16), torch.randn(2, 3, 24)
     out = agg(tokens, cls)
     assert out.shape == (2, 8)
@@ -45,9 +49,14 @@ def test_tokens_normalised_once_for_all_layers(fold):
     affine applied to its queries) gives the per-layer formula's values and
     gradients, and keeps one normalised copy of F for backward."""
     torch.manual_seed(0)
-    agg = AdaPoolingAggregator(16, clip_dim=24, output_dim=8,
-                               num_spatial_frames=3, num_layers=3,
-                               num_heads=2, fold_queries=fold)
+    agg = AdaPoolingAggregator(
+        16,
+        clip_dim=24,
+        output_dim=8,
+        num_spatial_frames=3,
+        num_layers=3,
+        num_heads=2,
+        fold_queries=fold)
     with torch.no_grad():  # non-trivial affines everywhere
         for p in agg.parameters():
             p.add_(torch.randn_like(p) * 0.3)
@@ -59,8 +68,7 @@ def test_tokens_normalised_once_for_all_layers(fold):
         tokens.grad = None
         out = fn(agg, tokens, cls)
         out.square().sum().backward()
-        results.append([out, tokens.grad] +
-                       [p.grad for p in agg.parameters()])
+        results.append([out, tokens.grad] + [p.grad for p in agg.parameters()])
     for got, want in zip(results[1], results[0]):
         # parameter gradients sum over all 2 x 3 x 50 tokens
         assert_close_rounding(got, want, reduction=tokens.shape[:2].numel())

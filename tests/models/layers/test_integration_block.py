@@ -9,8 +9,8 @@ from tests.numerics import assert_close_rounding
 
 def _block() -> IntegrationBlock:
     torch.manual_seed(0)
-    blk = IntegrationBlock(8, mlp_ratio=1.5, temporal_mlp_ratio=0.5,
-                           temporal_kernel_size=3)
+    blk = IntegrationBlock(
+        8, mlp_ratio=1.5, temporal_mlp_ratio=0.5, temporal_kernel_size=3)
     with torch.no_grad():  # non-trivial LayerNorm affines and biases
         for p in blk.parameters():
             p.normal_(0.0, 0.5)
@@ -23,8 +23,11 @@ def _reference(blk: IntegrationBlock, z: torch.Tensor, b: int) -> torch.Tensor:
     t = blk.temporal_mlp
     y = blk.norm_temporal(z).view(b, ts, n, c).permute(0, 3, 1, 2)
     y = y.unsqueeze(-1)  # (B, C, Ts, L, 1)
-    y = F.conv3d(F.conv3d(y, t.reduce.weight, t.reduce.bias),
-                 t.temporal.weight, t.temporal.bias, padding=(1, 0, 0))
+    y = F.conv3d(
+        F.conv3d(y, t.reduce.weight, t.reduce.bias),
+        t.temporal.weight,
+        t.temporal.bias,
+        padding=(1, 0, 0))
     y = y * torch.sigmoid(1.702 * y)
     y = F.conv3d(y, t.expand.weight, t.expand.bias)
     y = y.squeeze(-1).permute(0, 2, 3, 1).reshape(b * ts, n, c)
@@ -84,10 +87,10 @@ def test_backward_keeps_input_and_pre_activations_only():
             lambda t: t):
         blk(z, num_videos=b)
     # tensors with more elements than a per-token statistic
-    activations = sorted(
-        t.untyped_storage().nbytes() // t.element_size()
-        for t in saved.values()
-        if t.untyped_storage().nbytes() // t.element_size() > m)
+    activations = sorted(t.untyped_storage().nbytes() // t.element_size()
+                         for t in saved.values()
+                         if t.untyped_storage().nbytes() //
+                         t.element_size() > m)
     assert activations == [m * 4, m * 8, m * (12 + 4)]
     assert any(t.data_ptr() == z.data_ptr() for t in saved.values())
 

@@ -13,8 +13,8 @@ from tests.numerics import assert_close_rounding
 def test_layernorm32_dtype_and_value():
     ln = LayerNorm32(8)
     x = torch.randn(3, 8)
-    torch.testing.assert_close(ln(x), torch.nn.functional.layer_norm(
-        x, (8, ), ln.weight, ln.bias))
+    torch.testing.assert_close(
+        ln(x), torch.nn.functional.layer_norm(x, (8, ), ln.weight, ln.bias))
     assert ln(x.bfloat16()).dtype == torch.bfloat16
 
 
@@ -26,8 +26,7 @@ def test_quick_gelu():
 def _reference_ln(x, weight, bias):
     """The plain formula: float32 copy, float32 LayerNorm, cast back."""
     out = torch.nn.functional.layer_norm(
-        x.float(), x.shape[-1:],
-        None if weight is None else weight.float(),
+        x.float(), x.shape[-1:], None if weight is None else weight.float(),
         None if bias is None else bias.float())
     return out.to(x.dtype)
 
@@ -43,15 +42,14 @@ def test_low_precision_layer_norm_matches_float32_formula(dtype, affine):
     b0 = torch.randn(16) if affine else None
     grad = torch.randn(4, 5, 16).to(dtype)
     results = []
-    for fn in (_reference_ln, lambda x, w, b: layer_norm_fp32(
-            x, (16, ), w, b, eps=1e-5)):
+    for fn in (_reference_ln,
+               lambda x, w, b: layer_norm_fp32(x, (16, ), w, b, eps=1e-5)):
         x = x0.clone().requires_grad_()
         w = None if w0 is None else w0.clone().requires_grad_()
         b = None if b0 is None else b0.clone().requires_grad_()
         out = fn(x, w, b)
         out.backward(grad)
-        results.append([out, x.grad] +
-                       ([w.grad, b.grad] if affine else []))
+        results.append([out, x.grad] + ([w.grad, b.grad] if affine else []))
     for got, want in zip(results[1], results[0]):
         assert got.dtype == want.dtype
         torch.testing.assert_close(got, want, rtol=0, atol=0)
@@ -63,8 +61,8 @@ def test_low_precision_layer_norm_without_grad():
     with torch.no_grad():
         out = ln(x)
     assert out.dtype == torch.bfloat16 and not out.requires_grad
-    torch.testing.assert_close(out, _reference_ln(x, ln.weight, ln.bias),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        out, _reference_ln(x, ln.weight, ln.bias), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize('with_bias', [True, False])
@@ -114,13 +112,13 @@ def test_channel_norm_conv3d_matches_composition(channels_last):
     grad = torch.randn(2, 5, 4, 3, 3)
     results = []
     for fused in (False, True):
-        x, nw, nb, w, b = (t.clone().requires_grad_()
-                           for t in (x0, nw0, nb0, w0, b0))
+        x, nw, nb, w, b = (
+            t.clone().requires_grad_() for t in (x0, nw0, nb0, w0, b0))
         if fused:
             out = channel_norm_conv3d(x, nw, nb, 1e-5, w, b, (1, 0, 0))
         else:
-            y = torch.nn.functional.layer_norm(x.movedim(1, -1), (6, ), nw,
-                                               nb).movedim(-1, 1)
+            y = torch.nn.functional.layer_norm(
+                x.movedim(1, -1), (6, ), nw, nb).movedim(-1, 1)
             out = torch.nn.functional.conv3d(y, w, b, padding=(1, 0, 0))
         out.backward(grad)
         results.append([out, x.grad, nw.grad, nb.grad, w.grad, b.grad])
@@ -136,8 +134,8 @@ def test_channel_norm_conv3d_keeps_input_not_normalised_copy():
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(
             lambda t: saved.append(t) or t, lambda t: t):
-        out = channel_norm_conv3d(x, ln.weight, ln.bias, ln.eps, w,
-                                  padding=(1, 0, 0))
+        out = channel_norm_conv3d(
+            x, ln.weight, ln.bias, ln.eps, w, padding=(1, 0, 0))
     assert out.dtype == torch.bfloat16
     big = [t for t in saved if t.numel() >= x.numel()]
     assert len(big) == 1 and big[0].data_ptr() == x.data_ptr()

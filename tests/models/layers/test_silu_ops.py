@@ -9,8 +9,7 @@ from tests.numerics import assert_close_rounding
 
 
 def _leaves(*tensors):
-    return [None if t is None else t.clone().requires_grad_()
-            for t in tensors]
+    return [None if t is None else t.clone().requires_grad_() for t in tensors]
 
 
 @pytest.mark.parametrize('with_bias', [True, False])
@@ -72,8 +71,8 @@ def test_without_grad_and_bad_shapes():
 @pytest.mark.parametrize('with_bias', [True, False])
 def test_silu_conv3d_matches_composition(with_bias):
     torch.manual_seed(0)
-    x0 = torch.randn(2, 4, 3, 5, 5).contiguous(
-        memory_format=torch.channels_last_3d) * 2
+    x0 = torch.randn(2, 4, 3, 5,
+                     5).contiguous(memory_format=torch.channels_last_3d) * 2
     w0 = torch.randn(6, 4, 1, 3, 3)
     b0 = torch.randn(6) if with_bias else None
     grad = torch.randn(2, 6, 3, 5, 5)

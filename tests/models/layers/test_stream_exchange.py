@@ -24,8 +24,8 @@ def test_integration_to_temporal_repeats_each_frame_alpha_times():
 
 def test_integration_to_temporal_keeps_channels_last_without_copy():
     m = IntegrationToTemporal(4, 3, alpha=2)
-    x = torch.randn(1, 3, 4, 2, 2).contiguous(
-        memory_format=torch.channels_last_3d)
+    x = torch.randn(1, 3, 4, 2,
+                    2).contiguous(memory_format=torch.channels_last_3d)
     out = m.add_to(x, m(torch.randn(2, 5, 4), num_videos=1))
     assert out.is_contiguous(memory_format=torch.channels_last_3d)
     with pytest.raises(ValueError, match='6 frames, expected alpha'):

@@ -16,8 +16,8 @@ def _block() -> TemporalBlock:
 
 
 def _formula(blk: TemporalBlock, x: torch.Tensor) -> torch.Tensor:
-    n = torch.nn.functional.layer_norm(x.movedim(1, -1), (8, ),
-                                       blk.norm.weight, blk.norm.bias)
+    n = torch.nn.functional.layer_norm(
+        x.movedim(1, -1), (8, ), blk.norm.weight, blk.norm.bias)
     h = blk.conv1(n.movedim(-1, 1))
     h = blk.conv2(h * torch.sigmoid(1.702 * h))
     s = x + h
@@ -54,15 +54,18 @@ def test_backward_keeps_three_stream_sized_tensors():
     """The input, conv1's output and the residual sum; not the normalised
     input or the hidden activation."""
     blk = TemporalBlock(8)
-    x = torch.randn(1, 8, 4, 5, 5).contiguous(
-        memory_format=torch.channels_last_3d).requires_grad_()
+    x = torch.randn(
+        1, 8, 4, 5,
+        5).contiguous(memory_format=torch.channels_last_3d).requires_grad_()
     saved = {}
     with torch.autograd.graph.saved_tensors_hooks(
             lambda t: saved.setdefault(t.untyped_storage().data_ptr(), t),
             lambda t: t):
         blk(x)
-    stream = [t for t in saved.values()
-              if t.untyped_storage().nbytes() >= x.numel() * 4]
+    stream = [
+        t for t in saved.values()
+        if t.untyped_storage().nbytes() >= x.numel() * 4
+    ]
     assert len(stream) == 3
     assert any(t.data_ptr() == x.data_ptr() for t in stream)
 
@@ -75,8 +78,9 @@ def test_even_kernel_rejected():
 def test_keeps_channels_last_and_gradients():
     torch.manual_seed(0)
     blk = TemporalBlock(8)
-    x = torch.randn(1, 8, 4, 3, 3).contiguous(
-        memory_format=torch.channels_last_3d).requires_grad_()
+    x = torch.randn(
+        1, 8, 4, 3,
+        3).contiguous(memory_format=torch.channels_last_3d).requires_grad_()
     y = blk(x)
     assert y.is_contiguous(memory_format=torch.channels_last_3d)
     y.square().sum().backward()

@@ -27,8 +27,8 @@ def test_conv3d_backward_matches_autograd(with_bias):
     expected = torch.autograd.grad(out, [x, w] + ([b] if with_bias else []),
                                    grad)
     gx, gw, gb = conv3d_backward(grad, x.detach(), w.detach(),
-                                 [6] if with_bias else None, (1, 0, 1),
-                                 True, True, True)
+                                 [6] if with_bias else None, (1, 0, 1), True,
+                                 True, True)
     torch.testing.assert_close(gx, expected[0])
     torch.testing.assert_close(gw, expected[1])
     if with_bias:
@@ -36,7 +36,7 @@ def test_conv3d_backward_matches_autograd(with_bias):
     else:
         assert gb is None
     # only what is asked for
-    gx, gw, gb = conv3d_backward(grad, x.detach(), w.detach(), None,
-                                 (1, 0, 1), False, True, False)
+    gx, gw, gb = conv3d_backward(grad, x.detach(), w.detach(), None, (1, 0, 1),
+                                 False, True, False)
     assert gx is None and gb is None
     torch.testing.assert_close(gw, expected[1])

@@ -21,8 +21,7 @@ def write(tmp_path, data: bytes) -> str:
     ('utf-32', r'is UTF-32-LE encoded'),
     ('latin-1', r"is not UTF-8: byte b'\\xe9' on line 2"),
 ])
-def test_non_utf8_file_named_with_encoding_expected(tmp_path, encoding,
-                                                    match):
+def test_non_utf8_file_named_with_encoding_expected(tmp_path, encoding, match):
     path = write(tmp_path, 'walking\ncaf\u00e9 chatting\n'.encode(encoding))
     with pytest.raises(ValueError, match=match) as info:
         load_class_names(path)

@@ -3,10 +3,10 @@ import gc
 
 import pytest
 import torch
-from torch.nn.modules import module as torch_module
-
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
+from torch.nn.modules import module as torch_module
+
 from ..conftest import TINY_CLIP, tiny_backbone_cfg, tiny_recognizer_cfg
 
 E = TINY_CLIP['embed_dim']
@@ -32,14 +32,14 @@ def loss_step(head: dict) -> dict:
 @pytest.mark.parametrize('head, match', [
     (dict(type='I3DHead', num_classes=3, in_channels=E),
      r"I3DHead pools a feature map \(its 'avg_pool' layer"),
-    (dict(type='X3DHead', num_classes=3, in_channels=E),
-     r"X3DHead pools a feature map \(its 'pool' layer"),
-    (dict(type='TSNHead', num_classes=3, in_channels=E),
-     r'TSNHead is a per-frame .* needs num_segs'),
-    (dict(type='TSMHead', num_classes=3, in_channels=E),
-     r'TSMHead is a per-frame'),
-    (dict(type='TimeSformerHead', num_classes=3, in_channels=2 * E),
-     rf'TimeSformerHead has in_channels={2 * E}; set '
+    (dict(type='X3DHead', num_classes=3,
+          in_channels=E), r"X3DHead pools a feature map \(its 'pool' layer"),
+    (dict(type='TSNHead', num_classes=3,
+          in_channels=E), r'TSNHead is a per-frame .* needs num_segs'),
+    (dict(type='TSMHead', num_classes=3,
+          in_channels=E), r'TSMHead is a per-frame'),
+    (dict(type='TimeSformerHead', num_classes=3,
+          in_channels=2 * E), rf'TimeSformerHead has in_channels={2 * E}; set '
      rf'cls_head.in_channels={E}'),
 ])
 def test_heads_that_do_not_take_the_embedding_are_named(head, match):

@@ -1,8 +1,8 @@
 """Tests of the official-checkpoint key mapping and shape inference."""
 import pytest
 import torch
-
 from mmaction.registry import MODELS
+
 from projects.dist.models.utils.official_converter import (
     NotOfficialCheckpointError, build_model_config,
     convert_official_state_dict, extract_official_state, infer_official_arch)
@@ -13,30 +13,43 @@ def test_legacy_names_and_prefixes_are_accepted():
     state = {
         'module.backbone.base_encoder.ladder_net.input_map_feat_nets.0.weight':
         torch.zeros(2, 2),
-        'module.backbone.base_encoder.visual.conv1.weight': torch.zeros(1),
+        'module.backbone.base_encoder.visual.conv1.weight':
+        torch.zeros(1),
     }
     out = extract_official_state({'model_state': state})
-    assert set(out) == {'dist_net.input_linears.0.weight',
-                        'visual.conv1.weight'}
+    assert set(out) == {
+        'dist_net.input_linears.0.weight', 'visual.conv1.weight'
+    }
 
 
 @pytest.mark.parametrize('checkpoint', [
-    {'state_dict': {'backbone.conv1.weight': torch.zeros(1)}},
-    {'model_state': {'backbone.base_encoder.visual.conv1.weight':
-                     torch.zeros(1)}},
+    {
+        'state_dict': {
+            'backbone.conv1.weight': torch.zeros(1)
+        }
+    },
+    {
+        'model_state': {
+            'backbone.base_encoder.visual.conv1.weight': torch.zeros(1)
+        }
+    },
     [1, 2, 3],
 ])
 def test_non_official_input_is_rejected(checkpoint):
-    with pytest.raises(NotOfficialCheckpointError,
-                       match='official DiST checkpoint|expected a dict'):
+    with pytest.raises(
+            NotOfficialCheckpointError,
+            match='official DiST checkpoint|expected a dict'):
         extract_official_state(checkpoint)
 
 
 def test_unknown_official_key_is_rejected():
-    state = {'dist_net.mystery.weight': torch.zeros(1),
-             'dist_net.input_linears.0.weight': torch.zeros(1)}
-    with pytest.raises(NotOfficialCheckpointError,
-                       match=r"unknown official names: \['dist_net.mystery"):
+    state = {
+        'dist_net.mystery.weight': torch.zeros(1),
+        'dist_net.input_linears.0.weight': torch.zeros(1)
+    }
+    with pytest.raises(
+            NotOfficialCheckpointError,
+            match=r"unknown official names: \['dist_net.mystery"):
         convert_official_state_dict(state)
 
 
@@ -49,21 +62,31 @@ def _build(overrides):
         **overrides)
     torch.manual_seed(0)
     head_cfg = dict(
-        type='DiSTTextHead', num_classes=2, in_channels=16,
+        type='DiSTTextHead',
+        num_classes=2,
+        in_channels=16,
         class_names=['a', 'b'],
         text_encoder=dict(type='DiSTCLIPText', arch=TINY_CLIP))
     model = MODELS.build(
-        dict(type='Recognizer3D', backbone=tiny_backbone_cfg(**overrides),
-             cls_head=head_cfg))
+        dict(
+            type='Recognizer3D',
+            backbone=tiny_backbone_cfg(**overrides),
+            cls_head=head_cfg))
     model.init_weights()
     return model, model.state_dict()
 
 
 @pytest.mark.parametrize('overrides', [
     dict(),
-    dict(num_frames=8, alpha=4, selected_layers=(0, 2), num_ada_layers=1,
-         temporal_kernel_size=5, integration_kernel_size=1,
-         temporal_mlp_ratio=2.0, integration_mlp_ratio=0.5),
+    dict(
+        num_frames=8,
+        alpha=4,
+        selected_layers=(0, 2),
+        num_ada_layers=1,
+        temporal_kernel_size=5,
+        integration_kernel_size=1,
+        temporal_mlp_ratio=2.0,
+        integration_mlp_ratio=0.5),
 ])
 def test_inferred_arch_and_round_trip(overrides):
     model, ours = _build(overrides)
@@ -74,8 +97,8 @@ def test_inferred_arch_and_round_trip(overrides):
     assert arch['alpha'] == bb.alpha
     assert arch['num_spatial_frames'] == bb.num_spatial_frames
     assert arch['num_selected'] == len(bb.selected_layers)
-    cfg = build_model_config(arch, bb.num_frames, bb.alpha,
-                             bb.selected_layers, ['a', 'b'])
+    cfg = build_model_config(arch, bb.num_frames, bb.alpha, bb.selected_layers,
+                             ['a', 'b'])
     rebuilt = MODELS.build(cfg)
     converted, dropped = convert_official_state_dict(state)
     rebuilt.load_state_dict(converted, strict=True)
@@ -115,17 +138,23 @@ def _to_official(ours: dict, n_sel: int, bb) -> dict:
             if old == 'positional_embedding':
                 cands.append(f'dist_net.adapooling_nets.{j}.{old}')
             elif old.endswith('attn.'):
-                cands += [f'dist_net.adapooling_nets.{j}.{old}{p}'
-                          for p in ('in_proj_weight', 'in_proj_bias')]
+                cands += [
+                    f'dist_net.adapooling_nets.{j}.{old}{p}'
+                    for p in ('in_proj_weight', 'in_proj_bias')
+                ]
             else:
-                cands += [f'dist_net.adapooling_nets.{j}.{old}{p}'
-                          for p in ('weight', 'bias')]
-    cands += ['dist_net.temporal_stem.weight', 'dist_net.temporal_stem.bias',
-              'dist_net.proj_spatial_cls_token.weight',
-              'dist_net.proj_spatial_cls_token.bias',
-              'dist_net.ln_post.weight', 'dist_net.ln_post.bias',
-              'dist_net.proj', 'dist_net.aggregated_cls_token',
-              'dist_net.aggregated_spatial_cls_token']
+                cands += [
+                    f'dist_net.adapooling_nets.{j}.{old}{p}'
+                    for p in ('weight', 'bias')
+                ]
+    cands += [
+        'dist_net.temporal_stem.weight', 'dist_net.temporal_stem.bias',
+        'dist_net.proj_spatial_cls_token.weight',
+        'dist_net.proj_spatial_cls_token.bias', 'dist_net.ln_post.weight',
+        'dist_net.ln_post.bias', 'dist_net.proj',
+        'dist_net.aggregated_cls_token',
+        'dist_net.aggregated_spatial_cls_token'
+    ]
     for key in cands:
         new = oc._map_key(key, n_sel)
         if new is None:  # the never-used projection: fabricate it
@@ -146,20 +175,24 @@ def _to_official(ours: dict, n_sel: int, bb) -> dict:
 def test_text_heads_are_checked_against_the_checkpoint():
     from projects.dist.models.utils.official_converter import (
         ConverterArgumentError, resolve_text_heads)
+
     # OpenAI widths: the official clip.build_model rule width // 64
     assert resolve_text_heads(512) == 8
     assert resolve_text_heads(768, 12) == 12
-    with pytest.raises(ConverterArgumentError,
-                       match=r'--text-heads 4 contradicts the checkpoint: .*'
-                       r'512 wide.* width // 64 = 8 heads'):
+    with pytest.raises(
+            ConverterArgumentError,
+            match=r'--text-heads 4 contradicts the checkpoint: .*'
+            r'512 wide.* width // 64 = 8 heads'):
         resolve_text_heads(512, 4)
     # narrower towers: not derivable, so never guessed
     assert resolve_text_heads(32, 1) == 1
-    with pytest.raises(ConverterArgumentError,
-                       match='only 32 wide.*pass .* as --text-heads'):
+    with pytest.raises(
+            ConverterArgumentError,
+            match='only 32 wide.*pass .* as --text-heads'):
         resolve_text_heads(32)
-    with pytest.raises(ConverterArgumentError,
-                       match='--text-heads 3 does not divide .* width 32'):
+    with pytest.raises(
+            ConverterArgumentError,
+            match='--text-heads 3 does not divide .* width 32'):
         resolve_text_heads(32, 3)
 
 
@@ -182,8 +215,7 @@ def test_model_config_is_built_and_compared_before_writing():
         ConverterArgumentError, check_model_config)
     model, ours = _build(dict(selected_layers=(0, 2), num_ada_layers=1))
     bb = model.backbone
-    state = extract_official_state(
-        {'model_state': _to_official(ours, 2, bb)})
+    state = extract_official_state({'model_state': _to_official(ours, 2, bb)})
     arch = infer_official_arch(state, text_heads=TINY_CLIP['text_heads'])
     converted, _ = convert_official_state_dict(state)
     check_model_config(

@@ -5,9 +5,9 @@ import re
 
 import pytest
 import torch
+from mmaction.registry import MODELS
 from mmengine.runner import load_checkpoint
 
-from mmaction.registry import MODELS
 from projects.dist.models.utils import state_checks
 from projects.dist.models.utils.state_checks import (CheckpointMismatchError,
                                                      allow_partial_load)
@@ -28,10 +28,15 @@ def save(tmp_path, state: dict, name: str = 'ckpt.pth') -> str:
 
 @pytest.mark.parametrize('state, style', [
     ({}, r'holds no tensors \(an empty state_dict\)'),
-    ({'backbone.base_encoder.dist_net.proj': torch.zeros(1)},
-     r'official DiST checkpoint .*dist_official_to_mmaction\.py'),
-    ({'visual.conv1.weight': torch.zeros(1)}, 'look like CLIP weights'),
-    ({'fc.weight': torch.zeros(1)}, r"top-level names \['fc'\]"),
+    ({
+        'backbone.base_encoder.dist_net.proj': torch.zeros(1)
+    }, r'official DiST checkpoint .*dist_official_to_mmaction\.py'),
+    ({
+        'visual.conv1.weight': torch.zeros(1)
+    }, 'look like CLIP weights'),
+    ({
+        'fc.weight': torch.zeros(1)
+    }, r"top-level names \['fc'\]"),
 ])
 @pytest.mark.parametrize('strict', [False, True])
 def test_file_covering_nothing_is_refused(tmp_path, state, style, strict):
@@ -49,10 +54,15 @@ def test_unconverted_official_file_is_refused_naming_the_converter(tmp_path):
     # the released format: the file has no 'state_dict', MMEngine loads
     # the whole dict, whose only key is 'model_state'
     path = str(tmp_path / 'DIST.pyth')
-    torch.save({'model_state': {
-        'backbone.base_encoder.visual.conv1.weight': torch.zeros(1)}}, path)
-    with pytest.raises(CheckpointMismatchError,
-                       match=r"\['model_state'\] look like an official DiST"):
+    torch.save(
+        {
+            'model_state': {
+                'backbone.base_encoder.visual.conv1.weight': torch.zeros(1)
+            }
+        }, path)
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r"\['model_state'\] look like an official DiST"):
         load_checkpoint(build(), path, map_location='cpu')
 
 
@@ -66,17 +76,20 @@ def test_plain_torch_load_state_dict_is_checked_too():
     copied.load_state_dict(model.state_dict())
 
 
-def test_part_of_the_model_is_refused_and_opt_in_loads_it(tmp_path,
-                                                          monkeypatch):
+def test_part_of_the_model_is_refused_and_opt_in_loads_it(
+        tmp_path, monkeypatch):
     source = build()
     with torch.no_grad():
         for p in source.backbone.parameters():
             p.add_(1.0)
-    backbone_only = {k: v for k, v in source.state_dict().items()
-                     if k.startswith('backbone.')}
+    backbone_only = {
+        k: v
+        for k, v in source.state_dict().items() if k.startswith('backbone.')
+    }
     path = save(tmp_path, backbone_only)
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'holds none of the \d+ CLIP text tower'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'holds none of the \d+ CLIP text tower'):
         load_checkpoint(build(), path, map_location='cpu')
 
     logged = []
@@ -101,8 +114,7 @@ def test_part_of_the_model_is_refused_and_opt_in_loads_it(tmp_path,
 def test_other_class_names_load_every_weight(tmp_path):
     # configs/dist_vitl_f32_k710_k400.py: a K710 checkpoint into the K400
     # model; the text classifier only changes the class names
-    source = build(tiny_head_cfg(num_classes=5,
-                                 class_names=list('abcde')))
+    source = build(tiny_head_cfg(num_classes=5, class_names=list('abcde')))
     path = save(tmp_path, source.state_dict())
     target = build()
     load_checkpoint(target, path, map_location='cpu')
@@ -111,29 +123,33 @@ def test_other_class_names_load_every_weight(tmp_path):
 
 
 def test_linear_head_of_another_size_is_refused(tmp_path):
-    head = tiny_head_cfg(classifier='linear', num_classes=4,
-                         class_names=None)
+    head = tiny_head_cfg(classifier='linear', num_classes=4, class_names=None)
     path = save(tmp_path, build(head).state_dict())
     other = build(dict(head, num_classes=3))
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'fc_cls.weight: file \(4, 16\) != model'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'fc_cls.weight: file \(4, 16\) != model'):
         load_checkpoint(other, path, map_location='cpu')
     state = build(head).state_dict()
     del state['cls_head.fc_cls.bias']
-    with pytest.raises(CheckpointMismatchError,
-                       match=r"lacks 1 DiST linear head tensor\(s\) "
-                       r"\['fc_cls.bias'\]"):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r"lacks 1 DiST linear head tensor\(s\) "
+            r"\['fc_cls.bias'\]"):
         load_checkpoint(build(head), save(tmp_path, state), strict=False)
 
 
 def test_mmaction_head_next_to_dist_is_checked(tmp_path):
-    head = dict(type='TimeSformerHead', num_classes=3,
-                in_channels=TINY_CLIP['embed_dim'])
+    head = dict(
+        type='TimeSformerHead',
+        num_classes=3,
+        in_channels=TINY_CLIP['embed_dim'])
     state = build(head).state_dict()
     del state['cls_head.fc_cls.weight']
-    with pytest.raises(CheckpointMismatchError,
-                       match=r"lacks 1 of the Recognizer3D model's tensors "
-                       r"\['cls_head.fc_cls.weight'\]"):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r"lacks 1 of the Recognizer3D model's tensors "
+            r"\['cls_head.fc_cls.weight'\]"):
         load_checkpoint(build(head), save(tmp_path, state))
 
 
@@ -178,11 +194,11 @@ def test_no_warning_when_a_checkpoint_fills_the_towers(monkeypatch):
 
 def test_init_recognizer_refuses_an_uncovered_file(tmp_path):
     # tools/demo.py builds its model with mmaction.apis.init_recognizer
-    from mmengine.config import Config
-
     from mmaction.apis import init_recognizer
+    from mmengine.config import Config
     path = save(tmp_path, {})
     cfg = Config(dict(model=tiny_recognizer_cfg()))
-    with pytest.raises(CheckpointMismatchError,
-                       match='covers none .*an empty state_dict'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match='covers none .*an empty state_dict'):
         init_recognizer(cfg, path, device='cpu')

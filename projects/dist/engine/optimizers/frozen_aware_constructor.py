@@ -73,7 +73,8 @@ class DiSTOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             print_log(
                 f'{type(self).__name__}: {sum(p.numel() for p in frozen):,} '
                 f'frozen parameters ({len(frozen)} tensors, requires_grad='
-                'False) are not optimised', logger='current')
+                'False) are not optimised',
+                logger='current')
         groups = wrapper.optimizer.param_groups
         wrapper.optimizer.register_load_state_dict_pre_hook(
             fit_saved_param_groups)
@@ -133,8 +134,9 @@ def _options_text(group: dict) -> str:
     param-wise options set (learning rate, weight decay, multipliers)."""
     keys = [k for k in ('lr', 'weight_decay') if k in group]
     keys += sorted(k for k in group if k.endswith('_mult'))
-    return ' '.join(f'{k}={group[k]:g}' if isinstance(group[k], float) else
-                    f'{k}={group[k]}' for k in keys)
+    return ' '.join(f'{k}={group[k]:g}' if isinstance(group[k], float
+                                                      ) else f'{k}={group[k]}'
+                    for k in keys)
 
 
 def _hashable(value: Any) -> Any:
@@ -214,8 +216,8 @@ def fit_saved_param_groups(optimizer: torch.optim.Optimizer,
     ]
     changed = sorted({
         f'{k}={g.get(k)!r} -> {f[k]!r}'
-        for g, f in zip(groups, fitted) for k in IMPLEMENTATION_OPTIONS
-        if k in f and g.get(k) != f[k]
+        for g, f in zip(groups, fitted)
+        for k in IMPLEMENTATION_OPTIONS if k in f and g.get(k) != f[k]
     })
     if changed:
         print_log(

@@ -132,8 +132,10 @@ class DiSTCLIPVisual(BaseModule):
         load_tower_strict(self.visual, visual, 'CLIP visual tower',
                           self.pretrained)
         self._freeze()
-        print_log(f'DiSTCLIPVisual: loaded CLIP weights from '
-                  f'{self.pretrained}', logger='current')
+        print_log(
+            f'DiSTCLIPVisual: loaded CLIP weights from '
+            f'{self.pretrained}',
+            logger='current')
 
     def check_state_dict(self, state_dict: dict, prefix: str = '') -> None:
         """Raise a clear error if CLIP weights of another depth or width, or
@@ -207,8 +209,7 @@ class DiSTCLIPVisual(BaseModule):
             x = v.conv1(frames.to(self.dtype))  # (N, D, h, w)
             x = x.flatten(2).transpose(1, 2)  # (N, h*w, D)
             cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
-            x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(
-                x.dtype)
+            x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
             return v.ln_pre(x)  # (N, L, D)
 
     def forward_tokens(self, x: torch.Tensor,
@@ -282,16 +283,12 @@ def _inference_block(block, x: torch.Tensor) -> torch.Tensor:
     x = torch.addmm(x.reshape(n * length, d), y, attn.out_proj.weight.t())
     x = x.add_(attn.out_proj.bias)
     h = torch.addmm(
-        mlp.c_fc.bias,
-        block.ln_2(x),
-        mlp.c_fc.weight.t(),
-        beta=s,
+        mlp.c_fc.bias, block.ln_2(x), mlp.c_fc.weight.t(), beta=s,
         alpha=s)  # s * c_fc(.)
     h = F.silu(h, inplace=True)  # s * QuickGELU(c_fc(.))
     # in-place products are not autocast: use x's dtype (bf16/fp16 under
     # torch.autocast with a float32 tower)
-    x = x.addmm_(
-        h.to(x.dtype), mlp.c_proj.weight.t().to(x.dtype), alpha=1 / s)
+    x = x.addmm_(h.to(x.dtype), mlp.c_proj.weight.t().to(x.dtype), alpha=1 / s)
     return x.add_(mlp.c_proj.bias).view(n, length, d)
 
 
@@ -312,9 +309,10 @@ def _unfused_block(block, x: torch.Tensor) -> torch.Tensor:
     n, length, d = x.shape
     h = attn.num_heads
     q, k, v = F.linear(block.ln_1(x), attn.in_proj_weight,
-                       attn.in_proj_bias).chunk(3, dim=-1)
-    q, k, v = (t.reshape(n, length, h, d // h).transpose(1, 2)
-               for t in (q, k, v))
+                       attn.in_proj_bias).chunk(
+                           3, dim=-1)
+    q, k, v = (
+        t.reshape(n, length, h, d // h).transpose(1, 2) for t in (q, k, v))
     w = (q @ k.transpose(-2, -1)) * (d // h)**-0.5
     y = (w.softmax(dim=-1) @ v).transpose(1, 2).reshape(n, length, d)
     x = x + block.ls_1(attn.out_proj(y))

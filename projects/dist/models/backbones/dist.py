@@ -147,9 +147,9 @@ class DiST(BaseModule):
         if selected_layers is None:
             selected_layers = range(depth)
         selected_layers = tuple(int(i) for i in selected_layers)
-        if (not selected_layers or list(selected_layers) != sorted(
-                set(selected_layers)) or selected_layers[0] < 0
-                or selected_layers[-1] >= depth):
+        if (not selected_layers
+                or list(selected_layers) != sorted(set(selected_layers))
+                or selected_layers[0] < 0 or selected_layers[-1] >= depth):
             raise ValueError(
                 f'selected_layers must be distinct ascending CLIP block '
                 f'indices in [0, {depth - 1}], got {list(selected_layers)}')
@@ -157,8 +157,8 @@ class DiST(BaseModule):
             spatial_patch_size or self.spatial_encoder.arch['patch_size'])
         grid = self.spatial_encoder.grid_size
         image_size = self.spatial_encoder.arch['image_size']
-        if image_size % spatial_patch_size or (
-                image_size // spatial_patch_size) != grid[0]:
+        if image_size % spatial_patch_size or (image_size //
+                                               spatial_patch_size) != grid[0]:
             raise ValueError(
                 f'temporal stem patch {spatial_patch_size} gives a '
                 f'{image_size // spatial_patch_size}-wide grid at '
@@ -249,8 +249,8 @@ class DiST(BaseModule):
                 nn.init.zeros_(m.in_proj_bias)
         for name, p in self.named_parameters():
             if not name.startswith('spatial_encoder') and name.endswith(
-                    ('cls_token', 'positional_embedding', 'spatial_query',
-                     'video_query')):
+                ('cls_token', 'positional_embedding', 'spatial_query',
+                 'video_query')):
                 trunc_normal_(p, std=std)
         self.spatial_encoder.init_weights()
         self._is_init = True

@@ -54,8 +54,7 @@ class DiSTCLIPText(BaseModule):
             mlp_ratio=a['mlp_ratio'],
             output_dim=a['embed_dim'],
             act_layer=QuickGELU)
-        self.register_buffer('logit_scale',
-                             torch.tensor(math.log(100.0)))
+        self.register_buffer('logit_scale', torch.tensor(math.log(100.0)))
         if frozen:
             self.text.requires_grad_(False)
             self.text.eval()
@@ -76,17 +75,17 @@ class DiSTCLIPText(BaseModule):
         if self.pretrained is None:
             # keep the construction-time (open_clip) initialisation
             if self.frozen:
-                expect_weights_later(
-                    self, 'model.cls_head.text_encoder.pretrained')
+                expect_weights_later(self,
+                                     'model.cls_head.text_encoder.pretrained')
             return
         state = load_clip_state_dict(self.pretrained, self.arch['name'])
         _, text, logit_scale = split_clip_state_dict(state)
-        load_tower_strict(self.text, text, 'CLIP text tower',
-                          self.pretrained)
+        load_tower_strict(self.text, text, 'CLIP text tower', self.pretrained)
         if logit_scale is not None:
             self.logit_scale.copy_(logit_scale)
-        print_log(f'DiSTCLIPText: loaded CLIP weights from {self.pretrained}',
-                  logger='current')
+        print_log(
+            f'DiSTCLIPText: loaded CLIP weights from {self.pretrained}',
+            logger='current')
 
     def _load_from_state_dict(self, state_dict, prefix, *args,
                               **kwargs) -> None:

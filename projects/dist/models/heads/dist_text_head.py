@@ -133,7 +133,8 @@ class DiSTTextHead(BaseHead):
                     'backbone of another width set project_input=True '
                     f'(a trainable Linear({in_channels}, {embed_dim}))')
             self.register_buffer(
-                'text_tokens', torch.zeros(0, 1, dtype=torch.long),
+                'text_tokens',
+                torch.zeros(0, 1, dtype=torch.long),
                 persistent=False)
             self.set_class_names(class_names)
         else:

@@ -152,8 +152,7 @@ class AdaPoolingAggregator(BaseModule):
             torch.Tensor: Video embeddings, (B, E).
         """
         b = clip_cls.shape[0]
-        s = self.spatial_query.to(tokens.dtype).expand(tokens.shape[0], -1,
-                                                       -1)
+        s = self.spatial_query.to(tokens.dtype).expand(tokens.shape[0], -1, -1)
         v = self.video_query.to(tokens.dtype).expand(b, -1, -1)
         # fast path: every layer's spatial attention reads the same tokens,
         # so normalise them once (each layer's LayerNorm affine is applied
@@ -161,8 +160,8 @@ class AdaPoolingAggregator(BaseModule):
         eps = {layer.spatial_attn.norm.eps for layer in self.layers}
         normalized = None
         if use_fast_path('aggregator') and len(eps) == 1:
-            normalized = layer_norm_fp32(tokens, tokens.shape[-1:],
-                                         eps=eps.pop())
+            normalized = layer_norm_fp32(
+                tokens, tokens.shape[-1:], eps=eps.pop())
         for layer in self.layers:
             if self.with_cp and self.training and tokens.requires_grad:
                 s, v = checkpoint(

@@ -57,11 +57,11 @@ class CrossAttention(BaseModule):
         nn.init.xavier_uniform_(self.in_proj_weight)
         nn.init.zeros_(self.in_proj_bias)
 
-    def forward(self,
-                query: torch.Tensor,
-                tokens: torch.Tensor,
-                normalized_tokens: Optional[torch.Tensor] = None
-                ) -> torch.Tensor:
+    def forward(
+            self,
+            query: torch.Tensor,
+            tokens: torch.Tensor,
+            normalized_tokens: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Attend from ``query`` to ``tokens``.
 
         Args:
@@ -94,8 +94,8 @@ class CrossAttention(BaseModule):
                 self.norm.weight.to(normalized_tokens.dtype))
         k, v = F.linear(kv, w_kv, b_kv).chunk(2, dim=-1)
         # (N, len, C) -> (N, heads, len, C/heads)
-        q, k, v = (t.unflatten(-1, (h, c // h)).transpose(1, 2)
-                   for t in (q, k, v))
+        q, k, v = (
+            t.unflatten(-1, (h, c // h)).transpose(1, 2) for t in (q, k, v))
         if self.fused:
             out = F.scaled_dot_product_attention(q, k, v)
         else:
@@ -104,11 +104,11 @@ class CrossAttention(BaseModule):
         out = out.transpose(1, 2).reshape(n, q_len, c)
         return self.out_proj(out)
 
-    def _pool(self,
-              query: torch.Tensor,
-              tokens: torch.Tensor,
-              normalized_tokens: Optional[torch.Tensor] = None
-              ) -> torch.Tensor:
+    def _pool(
+            self,
+            query: torch.Tensor,
+            tokens: torch.Tensor,
+            normalized_tokens: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Few-query attention without projecting keys and values.
 
         The same result as the standard path, rearranged for few queries

@@ -6,8 +6,7 @@ from mmengine.model import BaseModule
 
 from ..utils.precision import autocast_dtype
 from .fast_path import use_fast_path
-from .norm import (QUICK_GELU_SCALE, LayerNorm32, QuickGELU,
-                   normalized_linear)
+from .norm import (QUICK_GELU_SCALE, LayerNorm32, QuickGELU, normalized_linear)
 from .silu_ops import silu_linear
 
 
@@ -126,8 +125,9 @@ class IntegrationBlock(BaseModule):
         self.norm = LayerNorm32(dim)
         self.mlp = TokenMLP(dim, round(dim * mlp_ratio))
         self.norm_temporal = LayerNorm32(dim)
-        self.temporal_mlp = TemporalTokenMLP(
-            dim, round(dim * temporal_mlp_ratio), temporal_kernel_size)
+        self.temporal_mlp = TemporalTokenMLP(dim,
+                                             round(dim * temporal_mlp_ratio),
+                                             temporal_kernel_size)
 
     def _input_weights(self) -> tuple:
         """Weight (H + c, C) and bias (H + c,) of ``[s * fc1(LN_a(.)),
@@ -195,9 +195,8 @@ class IntegrationBlock(BaseModule):
         # silu(s * x) / s = QuickGELU(x): the 1 / s folds into the output
         # weights; silu_linear keeps the pre-activations (not both them and
         # the activations) for backward
-        out = silu_linear(
-            g, (tmlp.expand.weight.flatten(1) / s).to(dtype),
-            (tmlp.expand.bias + mlp.fc2.bias).to(dtype))
+        out = silu_linear(g, (tmlp.expand.weight.flatten(1) / s).to(dtype),
+                          (tmlp.expand.bias + mlp.fc2.bias).to(dtype))
         # token MLP: h = s * fc1(LN_a(z)), accumulated into the same output
         out = silu_linear(
             h.flatten(0, 1), (mlp.fc2.weight / s).to(dtype), accumulate=out)

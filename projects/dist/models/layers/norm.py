@@ -155,8 +155,7 @@ class _ChannelNormConv3d(torch.autograd.Function):
         need_x, need_nw, need_nb, _, need_w, need_b, _ = \
             ctx.needs_input_grad
         # the normalised input, recomputed by the forward's own kernel
-        y = _channel_norm(x, norm_weight, norm_bias, ctx.eps,
-                          weight.dtype)[0]
+        y = _channel_norm(x, norm_weight, norm_bias, ctx.eps, weight.dtype)[0]
         need_y = need_x or need_nw or need_nb
         grad_y, grad_w, grad_b = conv3d_backward(grad, y, weight,
                                                  ctx.bias_sizes, ctx.padding,
@@ -166,8 +165,8 @@ class _ChannelNormConv3d(torch.autograd.Function):
             grad_x, grad_nw, grad_nb = (
                 torch.ops.aten.native_layer_norm_backward(
                     grad_y.permute(0, 2, 3, 4, 1).float(),
-                    x.permute(0, 2, 3, 4, 1).float(), x.shape[1:2], mean,
-                    rstd, norm_weight.float(), norm_bias.float(),
+                    x.permute(0, 2, 3, 4, 1).float(), x.shape[1:2], mean, rstd,
+                    norm_weight.float(), norm_bias.float(),
                     [need_x, need_nw, need_nb]))
             if grad_x is not None:
                 grad_x = grad_x.permute(0, 4, 1, 2, 3).to(x.dtype)
@@ -186,13 +185,15 @@ def _channel_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
     return y.to(dtype).permute(0, 4, 1, 2, 3), mean, rstd
 
 
-def channel_norm_conv3d(x: torch.Tensor,
-                        norm_weight: torch.Tensor,
-                        norm_bias: torch.Tensor,
-                        eps: float,
-                        weight: torch.Tensor,
-                        bias: Optional[torch.Tensor] = None,
-                        padding: Sequence[int] = (0, 0, 0)) -> torch.Tensor:
+def channel_norm_conv3d(
+    x: torch.Tensor,
+    norm_weight: torch.Tensor,
+    norm_bias: torch.Tensor,
+    eps: float,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor] = None,
+    padding: Sequence[int] = (0, 0, 0)
+) -> torch.Tensor:
     """LayerNorm over the channels of a video tensor, then a convolution.
 
     The normalisation runs in float32 and is cast to ``weight``'s dtype for

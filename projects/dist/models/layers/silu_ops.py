@@ -23,8 +23,8 @@ def _silu_linear(x: torch.Tensor, weight: torch.Tensor,
     """The forward of :func:`silu_linear` (plain operations)."""
     a = F.silu(x)
     if accumulate is None:
-        return (a.mm(weight.t())
-                if bias is None else torch.addmm(bias, a, weight.t()))
+        return (a.mm(weight.t()) if bias is None else torch.addmm(
+            bias, a, weight.t()))
     accumulate.addmm_(a, weight.t())
     if bias is not None:
         accumulate.add_(bias)
@@ -109,15 +109,16 @@ class _SiLUConv3d(torch.autograd.Function):
         grad_a, grad_w, grad_b = conv3d_backward(grad, a, weight,
                                                  ctx.bias_sizes, ctx.padding,
                                                  need_x, need_w, need_b)
-        grad_x = (torch.ops.aten.silu_backward(grad_a, x)
-                  if need_x else None)
+        grad_x = (torch.ops.aten.silu_backward(grad_a, x) if need_x else None)
         return grad_x, grad_w, grad_b, None
 
 
-def silu_conv3d(x: torch.Tensor,
-                weight: torch.Tensor,
-                bias: Optional[torch.Tensor] = None,
-                padding: Sequence[int] = (0, 0, 0)) -> torch.Tensor:
+def silu_conv3d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor] = None,
+    padding: Sequence[int] = (0, 0, 0)
+) -> torch.Tensor:
     """``F.conv3d(F.silu(x), weight, bias, padding=padding)`` (stride and
     dilation 1, one group), saving ``x`` but not ``silu(x)`` for backward.
 

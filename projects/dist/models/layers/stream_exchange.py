@@ -88,8 +88,8 @@ class IntegrationToTemporal(BaseModule):
         if x.shape[2] != ts * self.alpha:
             raise ValueError(f'temporal stream has {x.shape[2]} frames, '
                              f'expected alpha*Ts = {self.alpha * ts}')
-        return (x.unflatten(2, (ts, self.alpha)) + y.unsqueeze(3)).flatten(
-            2, 3)
+        return (x.unflatten(2,
+                            (ts, self.alpha)) + y.unsqueeze(3)).flatten(2, 3)
 
 
 class TemporalToIntegration(BaseModule):

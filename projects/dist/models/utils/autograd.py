@@ -20,14 +20,13 @@ def records_grad(*tensors: Optional[torch.Tensor]) -> bool:
     Returns:
         bool: True if grad mode is on and any input requires grad.
     """
-    return torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in tensors)
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad
+                                           for t in tensors)
 
 
 def conv3d_backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
                     bias_sizes: Optional[List[int]], padding: Sequence[int],
-                    need_x: bool, need_weight: bool,
-                    need_bias: bool) -> tuple:
+                    need_x: bool, need_weight: bool, need_bias: bool) -> tuple:
     """Gradients of ``F.conv3d(x, weight, bias, padding=padding)`` with
     stride and dilation 1 and one group.
 

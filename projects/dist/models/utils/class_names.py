@@ -54,8 +54,8 @@ def read_text_file(path: str, what: str) -> str:
         data = f.read()
     fix = ('expected UTF-8 text; re-save it as UTF-8 (e.g. `iconv -f '
            '<encoding> -t UTF-8 in.txt > out.txt`)')
-    for bom, enc in ((b'\xff\xfe\x00\x00', 'UTF-32-LE'),
-                     (b'\x00\x00\xfe\xff', 'UTF-32-BE'),
+    for bom, enc in ((b'\xff\xfe\x00\x00', 'UTF-32-LE'), (b'\x00\x00\xfe\xff',
+                                                          'UTF-32-BE'),
                      (b'\xff\xfe', 'UTF-16-LE'), (b'\xfe\xff', 'UTF-16-BE')):
         if data.startswith(bom):
             raise ValueError(f'{what} {path!r} is {enc} encoded (it starts '
@@ -89,10 +89,10 @@ def _check_id_columns(names: List[str], source: str) -> None:
         matches = [pattern.search(n) for n in names]
         if not all(matches):
             continue
-        ids = [int(next(g for g in m.groups() if g is not None))
-               for m in matches]
-        in_order = ids in (list(range(len(ids))),
-                           list(range(1, len(ids) + 1)))
+        ids = [
+            int(next(g for g in m.groups() if g is not None)) for m in matches
+        ]
+        in_order = ids in (list(range(len(ids))), list(range(1, len(ids) + 1)))
         order = ('the ids follow the line order, so dropping them keeps the '
                  'labels' if in_order else
                  'the ids do NOT follow the line order: sort the lines by id '
@@ -155,8 +155,9 @@ def tokenize_class_names(names: Sequence[str],
     import open_clip
 
     check_prompt_template(prompt_template)
-    texts = [prompt_template.format(n) if prompt_template else n
-             for n in names]
+    texts = [
+        prompt_template.format(n) if prompt_template else n for n in names
+    ]
     # the tokenizer open_clip.tokenize itself uses; +2 for start/end tokens
     encoded = [tuple(open_clip.tokenizer._tokenizer.encode(t)) for t in texts]
     lengths = [len(ids) + 2 for ids in encoded]

@@ -6,17 +6,49 @@ from typing import Dict, Union
 #: OpenAI's ``width // 64`` rule; ``text_heads`` are ``text_width // 64``.
 CLIP_ARCHS: Dict[str, dict] = {
     'ViT-B/32':
-    dict(embed_dim=512, image_size=224, patch_size=32, width=768, layers=12,
-         heads=12, text_width=512, text_heads=8, text_layers=12),
+    dict(
+        embed_dim=512,
+        image_size=224,
+        patch_size=32,
+        width=768,
+        layers=12,
+        heads=12,
+        text_width=512,
+        text_heads=8,
+        text_layers=12),
     'ViT-B/16':
-    dict(embed_dim=512, image_size=224, patch_size=16, width=768, layers=12,
-         heads=12, text_width=512, text_heads=8, text_layers=12),
+    dict(
+        embed_dim=512,
+        image_size=224,
+        patch_size=16,
+        width=768,
+        layers=12,
+        heads=12,
+        text_width=512,
+        text_heads=8,
+        text_layers=12),
     'ViT-L/14':
-    dict(embed_dim=768, image_size=224, patch_size=14, width=1024, layers=24,
-         heads=16, text_width=768, text_heads=12, text_layers=12),
+    dict(
+        embed_dim=768,
+        image_size=224,
+        patch_size=14,
+        width=1024,
+        layers=24,
+        heads=16,
+        text_width=768,
+        text_heads=12,
+        text_layers=12),
     'ViT-L/14-336':
-    dict(embed_dim=768, image_size=336, patch_size=14, width=1024, layers=24,
-         heads=16, text_width=768, text_heads=12, text_layers=12),
+    dict(
+        embed_dim=768,
+        image_size=336,
+        patch_size=14,
+        width=1024,
+        layers=24,
+        heads=16,
+        text_width=768,
+        text_heads=12,
+        text_layers=12),
 }
 
 #: open_clip model names of the named architectures (for pretrained tags).

@@ -11,9 +11,9 @@ TEXT_KEYS = ('transformer.', 'token_embedding.', 'positional_embedding',
              'ln_final.', 'text_projection')
 
 
-def load_clip_state_dict(pretrained: str,
-                         arch_name: Optional[str] = None
-                         ) -> Dict[str, torch.Tensor]:
+def load_clip_state_dict(
+        pretrained: str,
+        arch_name: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """Load a full CLIP state dict (both towers, OpenAI names).
 
     Args:
@@ -69,8 +69,10 @@ def split_clip_state_dict(state: Dict[str, torch.Tensor]) -> tuple:
         removed), text tensors (as named inside a text tower) and the
         ``logit_scale`` scalar (None if absent).
     """
-    visual = {k[len('visual.'):]: v for k, v in state.items()
-              if k.startswith('visual.')}
+    visual = {
+        k[len('visual.'):]: v
+        for k, v in state.items() if k.startswith('visual.')
+    }
     text = {k: v for k, v in state.items() if k.startswith(TEXT_KEYS)}
     return visual, text, state.get('logit_scale')
 
@@ -88,8 +90,9 @@ def load_tower_strict(module: torch.nn.Module, state: Dict[str, torch.Tensor],
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state)
-                   if tuple(own[k].shape) != tuple(state[k].shape))
+    wrong = sorted(
+        k for k in set(own) & set(state)
+        if tuple(own[k].shape) != tuple(state[k].shape))
     if missing or unexpected or wrong:
 
         def listed(keys, limit=6):

@@ -58,9 +58,7 @@ def check_head_fits(head: nn.Module, embedding: torch.Tensor,
             f'{emits}, but {name} is a per-frame (2-D recognizer) head: its '
             'forward needs num_segs and regroups frame features, which '
             f'Recognizer3D does not pass; {fix}')
-    pools = [
-        n for n, m in head.named_modules() if isinstance(m, _POOLING)
-    ]
+    pools = [n for n, m in head.named_modules() if isinstance(m, _POOLING)]
     if pools:
         raise ValueError(
             f'{emits}, but {name} pools a feature map (its {pools[0]!r} '

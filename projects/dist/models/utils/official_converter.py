@@ -73,9 +73,11 @@ DIST_NET_RULES: List[Tuple[str, str]] = [
      r'backbone.integration_blocks.\1.temporal_mlp.temporal.\2'),
     (r'integration_nets\.(\d+)\.temporal_ffn\.c_proj\.(weight|bias)',
      r'backbone.integration_blocks.\1.temporal_mlp.expand.\2'),
-] + [(r'adapooling_nets\.(\d+)\.' + re.escape(old) + r'(.*)',
-      r'backbone.aggregator.layers.\1.' + new + r'\2')
-     for old, new in _ADA_PARTS] + [
+] + [
+    (r'adapooling_nets\.(\d+)\.' + re.escape(old) + r'(.*)',
+     r'backbone.aggregator.layers.\1.' + new + r'\2')
+    for old, new in _ADA_PARTS
+] + [
     (r'proj_spatial_cls_token\.(weight|bias)',
      r'backbone.aggregator.cls_proj.\1'),
     (r'ln_post\.(weight|bias)', r'backbone.aggregator.ln_post.\1'),
@@ -180,8 +182,8 @@ def check_selected_layers(selected_layers: Optional[Sequence[int]],
     return layers
 
 
-def check_model_config(model_cfg: dict,
-                       converted: Dict[str, torch.Tensor]) -> None:
+def check_model_config(model_cfg: dict, converted: Dict[str,
+                                                        torch.Tensor]) -> None:
     """Build ``model_cfg`` without memory (meta device) and check that its
     tensors are exactly the converted ones, with the same shapes.
 
@@ -250,8 +252,9 @@ def extract_official_state(checkpoint: dict) -> Dict[str, torch.Tensor]:
             continue
         k = k[len(OFFICIAL_PREFIX):]
         parts = k.split('.')
-        parts = [LEGACY_NAMES.get(p, p) if i < 2 else p
-                 for i, p in enumerate(parts)]
+        parts = [
+            LEGACY_NAMES.get(p, p) if i < 2 else p for i, p in enumerate(parts)
+        ]
         out['.'.join(parts)] = v
     if not any(k.startswith('dist_net.') for k in out):
         sample = list(state)[:5]
@@ -283,6 +286,7 @@ def infer_official_arch(state: Dict[str, torch.Tensor],
         ``num_selected``, ``num_spatial_frames``, ``alpha`` (from the
         temporal->integration kernel).
     """
+
     def get(key):
         if key not in state:
             raise NotOfficialCheckpointError(f'checkpoint lacks {key!r}')
@@ -300,8 +304,8 @@ def infer_official_arch(state: Dict[str, torch.Tensor],
         width=width,
         layers=_count(state, r'visual\.transformer\.resblocks\.(\d+)\.'),
         heads=max(width // 64, 1),
-        mlp_ratio=get('visual.transformer.resblocks.0.mlp.c_fc.weight')
-        .shape[0] / width,
+        mlp_ratio=get(
+            'visual.transformer.resblocks.0.mlp.c_fc.weight').shape[0] / width,
         text_width=text_width,
         text_heads=resolve_text_heads(text_width, text_heads),
         text_layers=_count(state, r'transformer\.resblocks\.(\d+)\.'),
@@ -322,11 +326,10 @@ def infer_official_arch(state: Dict[str, torch.Tensor],
         temporal_kernel_size=fc1.shape[2],
         integration_kernel_size=tffn.shape[2],
         temporal_mlp_ratio=fc1.shape[0] / c_t,
-        integration_mlp_ratio=get(d + 'integration_nets.0.ffn.c_fc.weight')
-        .shape[0] / c_i,
+        integration_mlp_ratio=get(
+            d + 'integration_nets.0.ffn.c_fc.weight').shape[0] / c_i,
         integration_temporal_mlp_ratio=get(
-            d + 'integration_nets.0.temporal_ffn.c_fc1.weight').shape[0] /
-        c_i,
+            d + 'integration_nets.0.temporal_ffn.c_fc1.weight').shape[0] / c_i,
         num_ada_layers=_count(state, r'dist_net\.adapooling_nets\.(\d+)\.'),
         ada_heads=max(c_i // 64, 1),
         ada_mlp_ratio=get(

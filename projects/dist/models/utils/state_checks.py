@@ -91,8 +91,10 @@ def describe_key_style(keys: Iterable[str]) -> str:
         return (f'its keys {_sample(keys)} look like CLIP weights; give '
                 'them as model.backbone.spatial_encoder.pretrained and '
                 'model.cls_head.text_encoder.pretrained instead')
-    if set(keys) <= {'meta', 'optimizer', 'message_hub', 'param_schedulers',
-                     'epoch', 'iter'}:
+    if set(keys) <= {
+            'meta', 'optimizer', 'message_hub', 'param_schedulers', 'epoch',
+            'iter'
+    }:
         return (f'it holds {sorted(keys)} but no state_dict (was it saved '
                 'without weights?)')
     tops = sorted({k.split('.', 1)[0] for k in keys})
@@ -127,8 +129,12 @@ def count_indices(state: Dict, prefix: str, pattern: str) -> Optional[int]:
     return len(found) if found else None
 
 
-def check_count(state: Dict, prefix: str, pattern: str, expected: int,
-                what: str, hint: str = '') -> None:
+def check_count(state: Dict,
+                prefix: str,
+                pattern: str,
+                expected: int,
+                what: str,
+                hint: str = '') -> None:
     """Raise if the checkpoint has a different number of ``what``.
 
     Args:
@@ -146,8 +152,7 @@ def check_count(state: Dict, prefix: str, pattern: str, expected: int,
             f'{expected}{hint}')
 
 
-def _missing_and_misshapen(expected: Dict, state: Dict,
-                           prefix: str) -> tuple:
+def _missing_and_misshapen(expected: Dict, state: Dict, prefix: str) -> tuple:
     """Keys of ``expected`` absent from ``state`` and those whose shape
     differs (as ``'key: file (a, b) != model (c, d)'``)."""
     missing, misshapen = [], []
@@ -189,9 +194,11 @@ def check_complete(module: nn.Module, state: Dict, prefix: str,
         return
     if len(missing) == len(expected):
         local = [k for k in state if k.startswith(prefix)]
-        style = (describe_key_style(k[len(prefix):] for k in local)
-                 if local else 'it holds no key starting with '
-                 f'{prefix!r}')
+        style = (
+            describe_key_style(
+                k[len(prefix):]
+                for k in local) if local else 'it holds no key starting with '
+            f'{prefix!r}')
         _refuse_or_warn(
             f'checkpoint holds none of the {len(expected)} {what} tensors '
             f'(expected keys like {_sample(prefix + k for k in expected)}): '
