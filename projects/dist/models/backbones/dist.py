@@ -258,6 +258,8 @@ class DiST(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Encode a batch of clips.
 
+        Same as ``forward_side_network(x, spatial_features(x))``.
+
         Args:
             x (torch.Tensor): Clips, (B, 3, T, H, W), CLIP-normalised, with
                 ``T == num_frames``.
@@ -265,15 +267,36 @@ class DiST(BaseModule):
         Returns:
             torch.Tensor: Video embeddings, (B, E).
         """
-        if x.dim() != 5 or x.shape[1] != 3:
-            raise ValueError('DiST expects clips of shape (B, 3, T, H, W), '
-                             f'got {tuple(x.shape)}{self._shape_hint(x)}')
+        self._check_clip(x)
+        return self.forward_side_network(x, self.spatial_features(x))
+
+    def forward_side_network(self, x: torch.Tensor,
+                             feats: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Run the trainable side network on given frozen-tower features.
+
+        The frozen tower sees each spatial frame on its own, so its outputs
+        for a frame can be computed once and reused by every clip that
+        contains the frame (long and live video); this method takes them
+        ready-made.
+
+        Args:
+            x (torch.Tensor): Clips, (B, 3, T, H, W), as for :meth:`forward`
+                (the temporal stream's input).
+            feats (Sequence[torch.Tensor]): What :meth:`spatial_features`
+                returns for ``x``: one (B*Ts, L, D) tensor per selected
+                block, rows b-major (clip b's spatial frame j at row
+                ``b * Ts + j``).
+
+        Returns:
+            torch.Tensor: Video embeddings, (B, E).
+        """
+        self._check_clip(x)
         b, _, t, h, w = x.shape
-        if t != self.num_frames:
-            raise ValueError(f'clip has {t} frames but DiST was configured '
-                             f'with num_frames={self.num_frames}')
         ts = self.num_spatial_frames
-        feats = self._spatial_features(x)  # (B*Ts, L, D) each, tower dtype
+        if len(feats) != len(self.selected_layers):
+            raise ValueError(
+                f'expected {len(self.selected_layers)} spatial feature '
+                f'tensors (one per selected layer), got {len(feats)}')
         dtype = self.temporal_stem.weight.dtype
         # a reduced-precision tower's outputs meet the side network's float32
         # products: under autocast those cast their inputs themselves (to the
@@ -313,6 +336,16 @@ class DiST(BaseModule):
             self._consumer_checked = True
             watch_embedding_consumer(out, type(self).__name__)
         return out
+
+    def _check_clip(self, x: torch.Tensor) -> None:
+        """Raise a clear error for input that is not (B, 3, T, H, W) with
+        ``T == num_frames``."""
+        if x.dim() != 5 or x.shape[1] != 3:
+            raise ValueError('DiST expects clips of shape (B, 3, T, H, W), '
+                             f'got {tuple(x.shape)}{self._shape_hint(x)}')
+        if x.shape[2] != self.num_frames:
+            raise ValueError(f'clip has {x.shape[2]} frames but DiST was '
+                             f'configured with num_frames={self.num_frames}')
 
     @staticmethod
     def _shape_hint(x: torch.Tensor) -> str:
@@ -355,8 +388,8 @@ class DiST(BaseModule):
         check_complete(self, state_dict, prefix, 'DiST backbone')
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def _spatial_features(self, x: torch.Tensor) -> list:
-        """CLIP block outputs of every alpha-th frame.
+    def spatial_features(self, x: torch.Tensor) -> list:
+        """Frozen-tower block outputs of every alpha-th frame.
 
         Args:
             x (torch.Tensor): Clips, (B, 3, T, H, W).
