@@ -39,7 +39,9 @@ setup(
     python_requires='>=3.9',
     packages=find_namespace_packages(
         include=['projects.dist', 'projects.dist.*']),
-    package_data={'projects.dist': ['label_maps/*.txt']},
+    package_data={
+        'projects.dist': ['label_maps/*.txt', 'label_maps/templates/*.txt']
+    },
     include_package_data=True,
     # Loose ranges here; the tested pins live in requirements/*.txt. mmcv
     # (full or mmcv-lite<2.2) is left to the installer so that a GPU

@@ -3,13 +3,18 @@
 
 The video is decoded and transformed by the config's test pipeline
 (``test_pipeline``, else ``test_dataloader.dataset.pipeline``; DiST configs
-decode with decord). ``--class-names`` replaces the label set of DiST's text
-classifier without retraining: the classifier is the frozen CLIP text tower
-applied to the class names, so any list of names works::
+decode with decord). ``--class-names`` (a file) or ``--classes`` (names on
+the command line) replaces the label set of DiST's text classifier without
+retraining: the classifier is the frozen CLIP text tower applied to the class
+names, so any list of names works (zero-shot). ``--templates`` /
+``--templates-file`` format every name with prompt templates; several
+templates are ensembled (normalised mean of the per-template embeddings)::
 
     python tools/demo.py VIDEO CONFIG CHECKPOINT
     python tools/demo.py VIDEO CONFIG CHECKPOINT --class-names my_labels.txt \\
         --topk 3 --out result.json
+    python tools/demo.py VIDEO CONFIG CHECKPOINT --classes 'riding a bike' \\
+        'juggling' --templates 'a video of a person {}.' 'a clip of {}.'
 
 Scores are the model's test-time scores: class probabilities for configs
 with ``average_clips='prob'`` (all DiST configs).
@@ -26,7 +31,7 @@ import argparse
 import json
 import logging
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import torch
 from mmengine.config import Config
@@ -61,10 +66,28 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('video', help='video file')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument(
+    names = parser.add_mutually_exclusive_group()
+    names.add_argument(
         '--class-names',
         help='label file (one class name per line) to classify against '
         'instead of the config\'s; needs the text classifier')
+    names.add_argument(
+        '--classes',
+        nargs='+',
+        metavar='NAME',
+        help='class names to classify against, given on the command line '
+        '(instead of --class-names)')
+    templates = parser.add_mutually_exclusive_group()
+    templates.add_argument(
+        '--templates',
+        nargs='+',
+        metavar='TEMPLATE',
+        help="prompt templates with one '{}' each, e.g. 'a video of {}.'; "
+        'several are ensembled (replaces the config\'s templates)')
+    templates.add_argument(
+        '--templates-file',
+        help='file with one prompt template per line (an ensemble), e.g. '
+        'projects/dist/label_maps/templates/video_ensemble.txt')
     parser.add_argument(
         '--topk',
         type=int,
@@ -158,26 +181,32 @@ def check_video(video: str, pipeline: list) -> List[str]:
 def predict(video: str,
             config: str,
             checkpoint: str,
-            class_names: Optional[str] = None,
+            class_names: Optional[Union[str, List[str]]] = None,
             topk: int = 5,
             device: str = 'cpu',
-            cfg_options: Optional[Dict] = None) -> Dict:
+            cfg_options: Optional[Dict] = None,
+            templates: Optional[Union[str, List[str]]] = None) -> Dict:
     """Classify one video.
 
     Args:
         video (str): Video file.
         config (str): Config file.
         checkpoint (str): Checkpoint file.
-        class_names (str, optional): Label file replacing the config's class
-            names (``model.cls_head.class_names``, and ``num_classes`` is set
-            to match). Defaults to None.
+        class_names (str | list[str], optional): Label file or names
+            replacing the config's class names (``model.cls_head.class_names``,
+            and ``num_classes`` is set to match). Defaults to None.
         topk (int): Number of classes returned (clipped to the number of
             classes). Defaults to 5.
         device (str): Torch device. Defaults to 'cpu'.
         cfg_options (dict, optional): Config overrides.
+        templates (str | list[str], optional): Prompt templates (or a
+            template file) replacing the config's
+            (``model.cls_head.prompt_templates``); several are ensembled.
+            Defaults to None (the config's).
 
     Returns:
-        dict: ``video``, ``class_names`` (the label source), ``topk``: a
+        dict: ``video``, ``class_names`` (the label source),
+        ``prompt_templates`` (those used, None for the raw names), ``topk``: a
         list of ``{'label': int, 'name': str, 'score': float}``, best first,
         and ``warnings`` (see :func:`check_video`).
 
@@ -201,6 +230,9 @@ def predict(video: str,
         names = load_class_names(class_names)
         head.class_names = class_names
         head.num_classes = len(names)
+    if templates is not None:
+        head.prompt_template = None
+        head.prompt_templates = templates
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     allow_full_unpickling_if_needed(checkpoint)
     model = init_recognizer(cfg, checkpoint, device=device)
@@ -216,6 +248,7 @@ def predict(video: str,
     return dict(
         video=video,
         class_names=class_names or head.get('class_names'),
+        prompt_templates=getattr(model.cls_head, 'prompt_templates', None),
         topk=[
             dict(
                 label=int(i),
@@ -235,9 +268,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         int: Exit status (0 on success).
     """
     args = parse_args(argv)
-    result = predict(args.video, args.config, args.checkpoint,
-                     args.class_names, args.topk, args.device,
-                     args.cfg_options)
+    result = predict(
+        args.video,
+        args.config,
+        args.checkpoint,
+        args.class_names or args.classes,
+        args.topk,
+        args.device,
+        args.cfg_options,
+        templates=args.templates or args.templates_file)
     print(f'Top-{len(result["topk"])} for {args.video}:')
     for rank, item in enumerate(result['topk'], 1):
         print(f'{rank:>3}. {item["name"]:<40} {item["score"]:.4f}')

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmengine.runner import Runner
 
 from projects.dist.datasets.video_probe import VideoFileError
@@ -276,3 +277,46 @@ def test_short_and_out_of_order_videos_warn(demo, trained, tmp_path,
     assert warnings[0].startswith(
         f'{cut}: frames out of time order, the scores may be wrong: 3 of 10 '
         'frames have negative timestamps')
+
+
+def test_command_line_classes_with_template_ensemble(demo, trained, tmp_path):
+    """``--classes`` and ``--templates``: the scores are the softmax of 100 x
+    cosine between the video embedding and, per class, the normalised mean
+    of the per-template text embeddings, each computed on its own here."""
+    data_root, ckpt = trained
+    video = _video(data_root, 1)
+    classes = ['moving right', 'a ball bouncing', 'an empty room']
+    templates = ['a video of {}.', 'a clip of an object {}.']
+    out = tmp_path / 'result.json'
+    assert demo.main([
+        video, CONFIG, ckpt, '--device', 'cpu', '--classes', *classes,
+        '--templates', *templates, '--topk', '3', '--out',
+        str(out)
+    ]) == 0
+    result = json.loads(out.read_text())
+    assert result['class_names'] == classes
+    assert result['prompt_templates'] == templates
+    assert sorted(r['name'] for r in result['topk']) == sorted(classes)
+
+    from mmaction.apis import init_recognizer
+    cfg = Config.fromfile(CONFIG)
+    model = init_recognizer(cfg, ckpt, device='cpu')
+    data = demo.build_test_pipeline(cfg)(
+        dict(filename=video, label=-1, start_index=0, modality='RGB'))
+    with torch.no_grad():
+        batch = model.data_preprocessor(pseudo_collate([data]), training=False)
+        embedding, _ = model.extract_feat(batch['inputs'], test_mode=True)
+        per_template = torch.stack(
+            [model.cls_head.encode_texts(classes, [t]) for t in templates])
+        text = torch.nn.functional.normalize(per_template.mean(0), dim=-1)
+        scores = (100.0 * torch.nn.functional.normalize(embedding, dim=-1)
+                  @ text.t()).softmax(-1).mean(0)
+    got = {r['name']: r['score'] for r in result['topk']}
+    for name, score in zip(classes, scores.tolist()):
+        assert got[name] == pytest.approx(score, abs=1e-5)
+    # a template file gives the same as the templates on the command line
+    path = tmp_path / 'templates.txt'
+    path.write_text('\n'.join(templates) + '\n')
+    same = demo.predict(
+        video, CONFIG, ckpt, class_names=classes, templates=str(path))
+    assert same['topk'] == result['topk']

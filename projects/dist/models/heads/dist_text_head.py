@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from mmaction.models.heads.base import BaseHead
 from mmaction.registry import MODELS
 from ..utils.class_names import (check_prompt_template, load_class_names,
-                                 tokenize_class_names)
+                                 load_prompt_templates, tokenize_prompts)
 from ..utils.precision import autocast_available
 from ..utils.state_checks import check_complete
 
@@ -20,6 +20,77 @@ def _no_autocast(device_type: str):
     if autocast_available(device_type):
         return torch.autocast(device_type, enabled=False)
     return nullcontext()
+
+
+def ensemble_text_features(features: torch.Tensor,
+                           num_templates: int = 1) -> torch.Tensor:
+    """Merge the text features of a prompt-template ensemble.
+
+    Every template's features are L2-normalised, averaged over the
+    templates and normalised again (CLIP's prompt ensembling). With one
+    template this is plain L2 normalisation.
+
+    Args:
+        features (torch.Tensor): (P * K, E) text-tower outputs, template
+            major (rows ``p * K .. p * K + K - 1`` belong to template p).
+        num_templates (int): P. Defaults to 1.
+
+    Returns:
+        torch.Tensor: (K, E) float32, unit L2 norm per row.
+    """
+    if features.dim() != 2 or features.shape[0] % num_templates:
+        raise ValueError(f'expected ({num_templates} * K, E) text features '
+                         f'for {num_templates} template(s), got '
+                         f'{tuple(features.shape)}')
+    feats = F.normalize(features.float(), dim=-1)
+    if num_templates == 1:
+        return feats
+    feats = feats.view(num_templates, -1, feats.shape[-1]).mean(0)
+    return F.normalize(feats, dim=-1)
+
+
+def encode_texts(text_encoder: nn.Module,
+                 texts: Sequence[str],
+                 templates: Optional[Union[str, Sequence[str]]] = None,
+                 source: str = 'the given texts') -> torch.Tensor:
+    """Normalised CLIP text embeddings of free texts or class names.
+
+    Each text is formatted with every template, encoded by the (frozen)
+    text tower in float32 without autocast, and the template ensemble is
+    merged by :func:`ensemble_text_features`. Texts the tower would
+    truncate, or two texts with identical tokens, are refused (see
+    :func:`~projects.dist.models.utils.class_names.tokenize_class_names`).
+
+    Args:
+        text_encoder (nn.Module): A ``DiSTCLIPText`` (``context_length``
+            attribute, ``forward(tokens) -> (N, E)``).
+        texts (Sequence[str]): K non-empty texts, e.g. class names or
+            search queries.
+        templates (str | Sequence[str], optional): Template file or
+            templates with one ``{}`` each (see
+            :func:`~projects.dist.models.utils.class_names.load_prompt_templates`);
+            None encodes the raw texts.
+        source (str): Where the texts come from, for error messages.
+
+    Returns:
+        torch.Tensor: (K, E) float32 on the text tower's device, unit L2
+        norm per row.
+    """
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError('texts must be a list of strings, got '
+                        f'{type(texts).__name__} (wrap a single text in a '
+                        'list)')
+    texts = [str(t).strip() for t in texts]
+    if not texts or not all(texts):
+        raise ValueError(f'{source} must be non-empty strings, got '
+                         f'{texts!r}')
+    templates = load_prompt_templates(templates)
+    tokens = tokenize_prompts(texts, text_encoder.context_length, templates,
+                              source)
+    param = next(text_encoder.parameters())
+    with _no_autocast(param.device.type), torch.no_grad():
+        feats = text_encoder(tokens.to(param.device))
+    return ensemble_text_features(feats, len(templates or [None]))
 
 
 @MODELS.register_module()
@@ -64,6 +135,13 @@ class DiSTTextHead(BaseHead):
         prompt_template (str, optional): Format string applied to every
             class name, e.g. ``'a video of {}.'``; it must hold exactly
             one ``{}``. None (the official setting) uses the raw names.
+        prompt_templates (str | Sequence[str], optional): A template
+            ensemble instead of ``prompt_template``: a list of templates or
+            a file with one per line (e.g.
+            ``projects/dist/label_maps/templates/video_ensemble.txt``).
+            Each class's text feature is the normalised mean of its
+            per-template normalised features (see
+            :func:`ensemble_text_features`). Defaults to None.
         project_input (bool): Project ``in_channels`` to the text tower's
             embedding size with a trainable linear layer (``input_proj``)
             before the similarity; text classifier only. Defaults to False.
@@ -90,6 +168,7 @@ class DiSTTextHead(BaseHead):
                      type='DiSTCLIPText', arch='ViT-B/16'),
                  classifier: str = 'text',
                  prompt_template: Optional[str] = None,
+                 prompt_templates: Optional[Union[str, Sequence[str]]] = None,
                  project_input: bool = False,
                  dropout_ratio: float = 0.0,
                  loss_cls: dict = dict(type='CrossEntropyLoss'),
@@ -112,7 +191,16 @@ class DiSTTextHead(BaseHead):
                              f'{classifier!r}')
         self.classifier = classifier
         check_prompt_template(prompt_template)
+        if prompt_template is not None and prompt_templates is not None:
+            raise ValueError(
+                'give prompt_template (one template) or prompt_templates (an '
+                f'ensemble), not both; got {prompt_template!r} and '
+                f'{prompt_templates!r}')
         self.prompt_template = prompt_template
+        #: the templates the class names are formatted with (None: raw)
+        self.prompt_templates: Optional[List[str]] = (
+            load_prompt_templates(prompt_templates)
+            if prompt_template is None else [prompt_template])
         self.input_proj = None
         self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio else None
         self.class_names: Optional[List[str]] = None
@@ -160,13 +248,17 @@ class DiSTTextHead(BaseHead):
 
     def set_class_names(self,
                         class_names: Union[str, Sequence[str]],
-                        num_classes: Optional[int] = None) -> None:
+                        num_classes: Optional[int] = None,
+                        prompt_templates=...) -> None:
         """Use another label set with the text classifier (no retraining).
 
         Args:
             class_names (str | Sequence[str]): Label file or names.
             num_classes (int, optional): New K; must match the number of
                 names. None keeps the current ``num_classes``.
+            prompt_templates (str | Sequence[str] | None): New template
+                file or templates (None: the raw names). The default
+                (``...``) keeps the head's templates.
         """
         if self.classifier != 'text':
             raise RuntimeError('class names can only be swapped with the '
@@ -175,14 +267,21 @@ class DiSTTextHead(BaseHead):
         # set leaves the head as it was
         names = load_class_names(class_names)
         self._check_count(names, class_names, num_classes)
-        tokens = tokenize_class_names(
+        templates = (
+            self.prompt_templates if prompt_templates is ... else
+            load_prompt_templates(prompt_templates))
+        tokens = tokenize_prompts(
             names,
             self.text_encoder.context_length,
-            self.prompt_template,
+            templates,
             source=class_names
             if isinstance(class_names, str) else 'the given list')
         if num_classes is not None:
             self.num_classes = num_classes
+        if prompt_templates is not ...:
+            self.prompt_templates = templates
+            self.prompt_template = (
+                templates[0] if templates and len(templates) == 1 else None)
         self.class_names = names
         self.text_tokens = tokens.to(self.text_tokens.device)
         self._text_cache = None
@@ -216,7 +315,8 @@ class DiSTTextHead(BaseHead):
                       for p in self.text_encoder.parameters()))
 
     def text_features(self, ref: torch.Tensor) -> torch.Tensor:
-        """Return the L2-normalised text features of the class names.
+        """Return the L2-normalised text features of the class names
+        (template ensemble merged, see :func:`ensemble_text_features`).
 
         Args:
             ref (torch.Tensor): A tensor on the device wanted.
@@ -229,8 +329,54 @@ class DiSTTextHead(BaseHead):
             # once per class set, so always in full precision
             with _no_autocast(ref.device.type):
                 feats = self.text_encoder(self.text_tokens)
-            self._text_cache = (key, F.normalize(feats.float(), dim=-1))
+            self._text_cache = (key,
+                                ensemble_text_features(
+                                    feats, len(self.prompt_templates
+                                               or [None])))
         return self._text_cache[1]
+
+    def encode_texts(
+            self,
+            texts: Sequence[str],
+            templates: Optional[Union[str,
+                                      Sequence[str]]] = None) -> torch.Tensor:
+        """Normalised text embeddings of free texts with this head's text
+        tower (the head's own classes are not changed); see
+        :func:`encode_texts`. Pass ``templates=head.prompt_templates`` to
+        format the texts as the head formats its class names.
+
+        Args:
+            texts (Sequence[str]): K texts.
+            templates (str | Sequence[str], optional): Templates or a
+                template file; None (default) encodes the raw texts.
+
+        Returns:
+            torch.Tensor: (K, E) float32, unit L2 norm per row.
+        """
+        if self.classifier != 'text':
+            raise RuntimeError('encode_texts needs the text classifier '
+                               "(classifier='text')")
+        return encode_texts(self.text_encoder, texts, templates)
+
+    def similarity(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """Scaled cosine similarity of video embeddings and text features,
+        as the text classifier computes its logits.
+
+        Args:
+            x (torch.Tensor): Video embeddings, (N, in_channels).
+            text (torch.Tensor): Normalised text features, (K, E), e.g.
+                from :meth:`encode_texts`.
+
+        Returns:
+            torch.Tensor: (N, K) float32 logits.
+        """
+        if self.input_proj is not None:
+            x = self.input_proj(x)  # (N, E_clip)
+        # the (N, K) similarity is tiny: keep it in float32 under autocast
+        with _no_autocast(x.device.type):
+            scale = self.text_encoder.logit_scale.float().exp()
+            return scale * F.normalize(x.float(), dim=-1) @ \
+                text.to(x.device).float().t()
 
     def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
         """Classify video embeddings.
@@ -257,10 +403,4 @@ class DiSTTextHead(BaseHead):
             if self.dropout is not None:
                 x = self.dropout(x)
             return self.fc_cls(x)
-        if self.input_proj is not None:
-            x = self.input_proj(x)  # (N, E_clip)
-        text = self.text_features(x)
-        # the (N, K) similarity is tiny: keep it in float32 under autocast
-        with _no_autocast(x.device.type):
-            scale = self.text_encoder.logit_scale.float().exp()
-            return scale * F.normalize(x.float(), dim=-1) @ text.t()
+        return self.similarity(x, self.text_features(x))

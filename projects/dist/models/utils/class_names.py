@@ -135,6 +135,82 @@ def check_prompt_template(prompt_template: Optional[str]) -> None:
     raise err
 
 
+def load_prompt_templates(
+        templates: Optional[Union[str, Sequence[str]]]) -> Optional[List[str]]:
+    """Load and check prompt templates for a template ensemble.
+
+    Args:
+        templates (str | Sequence[str], optional): A template file (UTF-8,
+            one template per line, blank lines ignored; a relative path is
+            also looked up under the installed package, see
+            :func:`resolve_path`) or the templates. Each must hold exactly
+            one ``{}`` (see :func:`check_prompt_template`). None means no
+            template (the raw names).
+
+    Returns:
+        list[str] | None: The templates, in order, or None.
+    """
+    if templates is None:
+        return None
+    if isinstance(templates, str):
+        if '{' in templates and not osp.isfile(templates):
+            raise ValueError(
+                f'prompt_templates={templates!r} is a single string with '
+                "'{': give a list of templates (e.g. ['a video of {}.']) "
+                'or a template file, one template per line; for one '
+                'template use prompt_template')
+        path = resolve_path(templates)
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'prompt template file not found: {templates!r}; expected a '
+                "text file with one template per line, each with one '{}'")
+        lines = read_text_file(path, 'prompt template file').splitlines()
+        items = [line.strip() for line in lines if line.strip()]
+        source = f'prompt template file {path!r}'
+    elif isinstance(templates, Sequence):
+        items = list(templates)
+        source = 'the given templates'
+    else:
+        raise TypeError('prompt_templates must be a template file or a list '
+                        f'of templates, got {type(templates).__name__}')
+    if not items:
+        raise ValueError(f'no prompt templates in {source}; expected at '
+                         "least one template with one '{}'")
+    for template in items:
+        check_prompt_template(template)
+    dups = sorted({t for i, t in enumerate(items) if t in items[:i]})
+    if dups:
+        raise ValueError(f'duplicate prompt template(s) {dups} in {source}: '
+                         'each would count twice in the ensemble mean')
+    return items
+
+
+def tokenize_prompts(names: Sequence[str],
+                     context_length: int,
+                     templates: Optional[Sequence[str]] = None,
+                     source: str = 'the given list') -> torch.Tensor:
+    """Tokenize every class name under every prompt template.
+
+    Each template goes through the checks of :func:`tokenize_class_names`
+    (no truncation, no two names with the same tokens).
+
+    Args:
+        names (Sequence[str]): Class names (or free texts), K of them.
+        context_length (int): Token length L of the text tower.
+        templates (Sequence[str], optional): P templates with one ``{}``
+            each; None tokenizes the raw names (P = 1).
+        source (str): Where the names come from, for error messages.
+
+    Returns:
+        torch.Tensor: (P * K, L) int64 token ids, template-major: rows
+        ``p * K .. p * K + K - 1`` are the names under template ``p``.
+    """
+    return torch.cat([
+        tokenize_class_names(names, context_length, template, source)
+        for template in (templates or [None])
+    ])
+
+
 def tokenize_class_names(names: Sequence[str],
                          context_length: int,
                          prompt_template: Optional[str] = None,
