@@ -32,6 +32,8 @@ EXPECTED_TRAINABLE = {
     'dist_vitb_k700.py': 26_068_224,
     'dist_vitb_ucf101.py': 26_068_224,
     'dist_vitb_hmdb51.py': 26_068_224,
+    'dist_vitb_k400_zeroshot_ucf101.py': 26_068_224,
+    'dist_vitb_k400_zeroshot_hmdb51.py': 26_068_224,
 }
 LEADERBOARD = sorted(EXPECTED_TRAINABLE)
 

@@ -278,6 +278,14 @@ CASES = {
     (lambda p: head(prompt_template='a video'), ValueError,
      r"prompt_template 'a video' has 0 placeholder",
      r"exactly one '\{\}' placeholder"),
+    'prompt template and template ensemble both given':
+    (lambda p: head(prompt_template='a {}.', prompt_templates=['b {}.']),
+     ValueError, r"give prompt_template .* or prompt_templates .*not both",
+     r"got 'a \{\}.' and \['b \{\}.'\]"),
+    'duplicate template in a prompt ensemble':
+    (lambda p: head(prompt_templates=write(p, 'a {}.\nb {}.\na {}.\n')),
+     ValueError, r"duplicate prompt template\(s\) \['a \{\}.'\]",
+     'would count twice in the ensemble mean'),
     '<id> <name> lines as class names':
     (lambda p: head(class_names=write(p, '0 a\n1 b\n2 c\n3 d\n')), ValueError,
      r"file.txt has a numeric first column \(e.g. '0 a'\)",

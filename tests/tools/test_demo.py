@@ -320,3 +320,40 @@ def test_command_line_classes_with_template_ensemble(demo, trained, tmp_path):
     same = demo.predict(
         video, CONFIG, ckpt, class_names=classes, templates=str(path))
     assert same['topk'] == result['topk']
+
+
+def test_test_py_with_template_file_matches_the_demo(demo, trained, tmp_path):
+    """tools/test.py with ``model.cls_head.prompt_templates=<file>`` (a file:
+    MMEngine's --cfg-options drops the spaces of a value) scores every test
+    video as the demo does with the same templates."""
+    data_root, ckpt = trained
+    templates = tmp_path / 'templates.txt'
+    templates.write_text('a video of {}.\nan object {}.\n')
+    dump = tmp_path / 'preds.pkl'
+    test_py = _load_tool('test')
+    test_py.main([
+        CONFIG, ckpt, '--work-dir',
+        str(tmp_path / 'work'), '--dump',
+        str(dump), '--cfg-options', f'test_dataloader.dataset.data_root='
+        f'{data_root}', 'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False',
+        f'model.cls_head.prompt_templates={templates}'
+    ] + [
+        f'test_dataloader.dataset.num_per_class.{split}={num}'
+        for split, num in NUM_PER_CLASS.items()
+    ])
+    import pickle
+    with open(dump, 'rb') as f:
+        preds = pickle.load(f)
+    assert len(preds) == 12
+    names = _labels(LABELS)
+    for pred in preds[:3]:
+        result = demo.predict(
+            pred['filename'], CONFIG, ckpt, topk=6, templates=str(templates))
+        assert result['prompt_templates'] == [
+            'a video of {}.', 'an object {}.'
+        ]
+        for item in result['topk']:
+            assert float(pred['pred_score'][names.index(
+                item['name'])]) == pytest.approx(
+                    item['score'], abs=1e-5)

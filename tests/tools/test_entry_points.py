@@ -25,6 +25,9 @@ TOOLS = {
     ],
     'tools/data/generate_synthetic.py': ['out', '--config', 'MISSING.py'],
     'tools/analysis/get_flops.py': ['MISSING.py'],
+    'tools/extract_embeddings.py':
+    [CONFIG, 'MISSING.pth', '--videos', '.', '--out', 'out.npz'],
+    'tools/zero_shot_eval.py': [CONFIG, 'MISSING.pth'],
 }
 
 
@@ -89,6 +92,9 @@ def test_cfg_options_without_key_is_a_usage_error(tmp_path):
     ('dist_test.sh', [CONFIG, 'MISSING.pth', '2'
                       ], "CHECKPOINT 'MISSING.pth' is not a file"),
     ('dist_test.sh', [CONFIG, CONFIG, '0'], "at least 1, got '0'"),
+    ('dist_extract_embeddings.sh', [CONFIG, 'MISSING.pth', '2'
+                                    ], "CHECKPOINT 'MISSING.pth' is not a"),
+    ('dist_zero_shot_eval.sh', [CONFIG, CONFIG, '0'], "got '0'"),
 ])
 def test_dist_scripts_check_their_arguments(script, args, message, tmp_path):
     # PYTHON names a program that fails if it ever runs
