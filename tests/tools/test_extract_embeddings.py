@@ -39,6 +39,9 @@ def _run(cmd, cwd, check=True, **env):
     # one thread everywhere (torchrun sets it for its ranks): the same
     # kernels, so the same bits, in every process
     full_env['OMP_NUM_THREADS'] = '1'
+    # CPU ranks with gloo also where a GPU is present (2 ranks on one GPU
+    # would need nccl with two devices)
+    full_env['CUDA_VISIBLE_DEVICES'] = ''
     full_env.update(env)
     proc = subprocess.run(
         cmd,
@@ -220,8 +223,10 @@ def test_folder_input_and_npy_output(setup, tmp_path):
     assert names == sorted(setup['names'])
     assert labels == [-1] * len(names) and prefix == setup['videos']
     out = str(tmp_path / 'emb.npy')
-    result = tool.main(
-        [CONFIG, setup['ckpt'], '--videos', setup['videos'], '--out', out])
+    result = tool.main([
+        CONFIG, setup['ckpt'], '--videos', setup['videos'], '--out', out,
+        '--device', 'cpu'
+    ])
     assert result['written'] == NUM_VIDEOS
     assert list(result['failed']) == [BROKEN]
     assert np.load(out).shape == (NUM_VIDEOS, 32)
