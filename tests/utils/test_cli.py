@@ -155,3 +155,22 @@ def test_cfg_options_parse_as_in_mmengine():
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(['--cfg-options', 'a.b=1', 'c=[1,2]', 'd=x=y'])
     assert args.cfg_options == {'a.b': 1, 'c': [1, 2], 'd': 'x=y'}
+
+
+@pytest.mark.parametrize('item, value', [
+    ("t='a video of {}.'", 'a video of {}.'),
+    ('t=a photo of {}', 'a photo of {}'),
+    ('t=/data/my videos/a.mp4', '/data/my videos/a.mp4'),
+    ('t=[a b, c]', ['a b', 'c']),
+    ('t=( 1, [2, 3 ] )', (1, [2, 3])),
+    ('t= 3 ', 3),
+    ('t=1,2,', [1, 2]),
+    ('t=[]', []),
+    ('t=None', None),
+])
+def test_cfg_options_keep_spaces_inside_values(item, value):
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    assert parser.parse_args(['--cfg-options', item]).cfg_options == {
+        't': value
+    }

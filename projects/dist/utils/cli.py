@@ -22,7 +22,9 @@ A user error (:func:`is_user_error`) is
   read it (e.g. a ``NameError``; the message names the file and line).
 
 :class:`DictAction` is MMEngine's ``--cfg-options`` action that rejects an
-item without ``=`` with a usage error instead of a bare ``ValueError``.
+item without ``=`` with a usage error instead of a bare ``ValueError``, and
+keeps the spaces inside a value (MMEngine's deletes every space, so
+``prompt_template='a video of {}.'`` would arrive as ``'avideoof{}.'``).
 """
 import argparse
 import linecache
@@ -30,7 +32,7 @@ import os
 import os.path as osp
 import sys
 import sysconfig
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction as _MMEngineDictAction
 
@@ -59,7 +61,14 @@ _MMENGINE_CONFIG_DIRS = tuple(
 class DictAction(_MMEngineDictAction):
     """MMEngine's ``DictAction`` (``--cfg-options key=value ...``) that
     rejects a malformed item with an argparse usage error (exit code 2)
-    naming it, instead of ``ValueError: not enough values to unpack``."""
+    naming it, instead of ``ValueError: not enough values to unpack``, and
+    keeps spaces inside values.
+
+    Values parse as in MMEngine (``1`` -> int, ``true`` -> bool, ``None``,
+    ``a,b`` / ``[a,b]`` -> list, ``(a,b)`` -> tuple, nested brackets), except
+    that only the spaces around a value or list element are dropped: a
+    string such as ``'a video of {}.'`` or a path with spaces arrives intact.
+    """
 
     def __call__(self,
                  parser: argparse.ArgumentParser,
@@ -75,6 +84,50 @@ class DictAction(_MMEngineDictAction):
                     f'{option_string or self.dest}: expected KEY=VALUE '
                     f'pairs (e.g. train_cfg.max_epochs=2), got {item!r}')
         super().__call__(parser, namespace, values, option_string)
+
+    @classmethod
+    def _parse_iterable(cls, val: str) -> Any:
+        """Parse one ``--cfg-options`` value.
+
+        Args:
+            val (str): The text after ``KEY=``.
+
+        Returns:
+            list | tuple | int | float | bool | str | None: The value.
+        """
+        val = val.strip().strip('\'"').strip()
+        is_tuple = val.startswith('(') and val.endswith(')')
+        if is_tuple or (val.startswith('[') and val.endswith(']')):
+            val = val[1:-1]
+        elif ',' not in val:
+            return cls._parse_int_float_bool(val)
+        items = []
+        while val.strip():
+            end = _next_top_level_comma(val)
+            items.append(cls._parse_iterable(val[:end]))
+            val = val[end + 1:]
+        return tuple(items) if is_tuple else items
+
+
+def _next_top_level_comma(text: str) -> int:
+    """Index of the first comma of ``text`` outside brackets (``len(text)``
+    if none).
+
+    Raises:
+        ValueError: ``text`` has unbalanced brackets.
+    """
+    if (text.count('(') != text.count(')')
+            or text.count('[') != text.count(']')):
+        raise ValueError(f'--cfg-options: unbalanced brackets in {text!r}')
+    depth = 0
+    for i, char in enumerate(text):
+        if char in '([':
+            depth += 1
+        elif char in ')]':
+            depth -= 1
+        elif char == ',' and depth == 0:
+            return i
+    return len(text)
 
 
 def _raise_site(exc: BaseException) -> Tuple[str, str]:
