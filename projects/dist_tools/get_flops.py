@@ -30,6 +30,7 @@ import projects.dist  # noqa: F401  -- compat fixes + registration
 from mmaction.registry import MODELS
 
 from projects.dist.models import DiSTCLIPVisual
+from projects.dist.models.layers import CrossAttention
 from projects.dist.utils.cli import DictAction
 from .flops import count_model_macs, count_parameters
 from .model_inputs import default_clip_shape
@@ -164,7 +165,7 @@ def analyse(cfg: Config,
     patch_embed = macs.pop('patch_embed')
     standard = None
     if any(
-            getattr(m, 'fold_queries', False) and getattr(m, 'fused', False)
+            isinstance(m, CrossAttention) and m.fold_queries and m.fused
             for m in model.modules()):
         # the folded attention is exact but needs fewer MACs: also count the
         # standard formulation, comparable with published figures
