@@ -12,12 +12,11 @@ import logging
 import subprocess
 import sys
 from contextlib import nullcontext, redirect_stdout
-from typing import Callable, Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
-from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
 import projects.dist  # noqa: F401  -- compat fixes + registration
@@ -28,15 +27,14 @@ from mmaction.registry import MODELS
 
 from projects.dist.models.layers.fast_path import GROUPS
 from ..cpu_allocator import tune_glibc_malloc
-from ..model_inputs import default_clip_shape, spatial_features_fn
+from ..model_inputs import default_clip_shape
 from .cli import (FAST_PATH_KEY, ModeSpec, child_argv, parse_args, parse_modes,
                   parse_variants)
 from .data import dataloader_batches, synthetic_batches
 from .memory import RssSampler, saved_activations_mb
 from .profiling import profile_ops
 from .report import add_ratios, compare_table, mode_result, write_json_lines
-from .runners import (ClipOnlyRunner, ModeRunner, TestRunner, TrainRunner,
-                      optim_wrapper_cfg)
+from .runners import RUNNERS, VariantModel
 
 
 def resolve_cudnn_benchmark(cfg: Config, choice: str) -> bool:
@@ -74,71 +72,20 @@ def resolve_device(name: Optional[str]) -> torch.device:
     return device
 
 
-class _Model:
-    """A built model of one variant and what its runners need.
-
-    Args:
-        cfg (Config): The variant's config.
-        device (torch.device): Where to build it.
-        fast_path (frozenset): The fusion groups that run fast.
-        compile_backend (str, optional): ``torch.compile`` the backbone (and
-            the tower's part of it, for clip-only) with this backend; None
-            leaves them as they are.
-    """
-
-    def __init__(self, cfg: Config, device: torch.device, fast_path: frozenset,
-                 compile_backend: Optional[str]) -> None:
-        self.cfg = cfg
-        self.fast_path = fast_path
-        self.compile_backend = compile_backend
-        self.model = MODELS.build(cfg.model).to(device)  # weights not loaded
-        self.backbone = self.model.backbone
-        if compile_backend is not None:
-            self.model.backbone = torch.compile(
-                self.backbone, backend=compile_backend)
-        self._spatial_features = None
-
-    @property
-    def spatial_features(self) -> Callable[[torch.Tensor], list]:
-        """callable: The frozen tower's part of the backbone's forward
-        (:func:`~projects.dist_tools.model_inputs.spatial_features_fn`)."""
-        if self._spatial_features is None:
-            fn = spatial_features_fn(self.backbone)
-            if self.compile_backend is not None:
-                fn = torch.compile(fn, backend=self.compile_backend)
-            self._spatial_features = fn
-        return self._spatial_features
-
-
-def _batches(args: argparse.Namespace, spec: ModeSpec, built: _Model,
-             device: torch.device, generator: torch.Generator):
+def _batches(args: argparse.Namespace, spec: ModeSpec, variant: VariantModel,
+             device: torch.device,
+             generator: torch.Generator) -> Iterator[dict]:
     """Endless batches for one mode (synthetic or from the config)."""
     if args.real_data:
-        return dataloader_batches(built.cfg, spec.mode, args.batch_size,
+        return dataloader_batches(variant.cfg, spec.mode, args.batch_size,
                                   args.seed)
     shape = tuple(args.shape) if args.shape else default_clip_shape(
-        built.backbone)
-    num_classes = getattr(built.model.cls_head, 'num_classes', 2)
+        variant.backbone)
+    num_classes = getattr(variant.model.cls_head, 'num_classes', 2)
     # training takes one clip per video (as the train pipeline gives)
     num_clips = 1 if spec.mode == 'train' else args.num_clips
     return synthetic_batches(shape, args.batch_size, num_clips, num_classes,
                              device, generator)
-
-
-def make_runner(args: argparse.Namespace, spec: ModeSpec, built: _Model,
-                device: torch.device,
-                generator: torch.Generator) -> ModeRunner:
-    """The runner of ``spec`` on the model ``built``."""
-    batches = _batches(args, spec, built, device, generator)
-    if spec.mode == 'train':
-        wrapper = build_optim_wrapper(
-            built.model, optim_wrapper_cfg(built.cfg, spec.amp, device))
-        return TrainRunner(spec, built.model, batches, wrapper, device,
-                           built.fast_path)
-    if spec.mode == 'test':
-        return TestRunner(spec, built.model, batches, device, built.fast_path)
-    return ClipOnlyRunner(spec, built.model, batches, built.spatial_features,
-                          device, built.fast_path)
 
 
 def run_benchmark(args: argparse.Namespace) -> List[dict]:
@@ -185,7 +132,7 @@ def run_benchmark(args: argparse.Namespace) -> List[dict]:
 
 def _build_models(args: argparse.Namespace, specs: List[ModeSpec],
                   variants: Dict[str, dict],
-                  device: torch.device) -> Dict[Optional[str], _Model]:
+                  device: torch.device) -> Dict[Optional[str], VariantModel]:
     """One model per variant the modes use (None: the config's own)."""
     base_cfg = Config.fromfile(args.config)
     if args.cfg_options:
@@ -201,8 +148,10 @@ def _build_models(args: argparse.Namespace, specs: List[ModeSpec],
         fast_path = overrides.pop(FAST_PATH_KEY, frozenset(GROUPS))
         if overrides:
             cfg.merge_from_dict(overrides)
-        models[name] = _Model(cfg, device, fast_path,
-                              args.compile_backend if args.compile else None)
+        model = MODELS.build(cfg.model).to(device)  # weights not loaded
+        models[name] = VariantModel(
+            cfg, model, fast_path,
+            args.compile_backend if args.compile else None)
     return models
 
 
@@ -211,10 +160,12 @@ def _run_modes(args: argparse.Namespace, specs: List[ModeSpec],
     """Build the models and run the modes (see :func:`run_benchmark`)."""
     generator = torch.Generator().manual_seed(args.seed)
     models = _build_models(args, specs, variants, device)
-    runners = [
-        make_runner(args, spec, models[spec.variant], device, generator)
-        for spec in specs
-    ]
+    runners = []
+    for spec in specs:
+        variant = models[spec.variant]
+        batches = _batches(args, spec, variant, device, generator)
+        runners.append(RUNNERS[spec.mode].for_variant(spec, variant, batches,
+                                                      device))
     use_rss = device.type == 'cpu' and RssSampler.available()
     sampler = RssSampler() if use_rss else None
     with sampler if sampler is not None else nullcontext():

@@ -10,6 +10,9 @@ the modes:
 * :class:`TestRunner`: ``model.test_step`` under ``torch.no_grad()``;
 * :class:`ClipOnlyRunner`: the preprocessing and the frozen image tower
   alone, on the frames the backbone feeds it.
+
+``RUNNERS[mode].for_variant(...)`` makes the runner of a mode on the model of
+a :class:`VariantModel`.
 """
 import copy
 import time
@@ -19,9 +22,11 @@ from typing import (Callable, ContextManager, Dict, Iterable, Iterator, List,
 
 import torch
 from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
 from torch.utils.benchmark import timer
 
 from projects.dist.models.layers.fast_path import fast_path_mode
+from ..model_inputs import spatial_features_fn
 from .cli import ModeSpec
 
 _AMP_DTYPES = dict(fp16=torch.float16, bf16=torch.bfloat16)
@@ -64,6 +69,44 @@ def optim_wrapper_cfg(cfg: Config, amp: str, device: torch.device) -> dict:
     return wrapper
 
 
+class VariantModel:
+    """The model of one variant (the config's own or a ``--variant``) and
+    what the runners of its modes need.
+
+    Args:
+        cfg (Config): The variant's config.
+        model (torch.nn.Module): The recognizer built from it, on the
+            benchmark device.
+        fast_path (frozenset): The fusion groups that run fast.
+        compile_backend (str, optional): ``torch.compile`` the backbone (and
+            the tower's part of it, for clip-only) with this backend; None
+            leaves them as they are.
+    """
+
+    def __init__(self, cfg: Config, model: torch.nn.Module,
+                 fast_path: frozenset, compile_backend: Optional[str]) -> None:
+        self.cfg = cfg
+        self.model = model
+        self.fast_path = fast_path
+        self.compile_backend = compile_backend
+        self.backbone = model.backbone  # never the compiled one
+        if compile_backend is not None:
+            model.backbone = torch.compile(
+                self.backbone, backend=compile_backend)
+        self._spatial_features = None
+
+    @property
+    def spatial_features(self) -> Callable[[torch.Tensor], list]:
+        """callable: The frozen tower's part of the backbone's forward
+        (:func:`~projects.dist_tools.model_inputs.spatial_features_fn`)."""
+        if self._spatial_features is None:
+            fn = spatial_features_fn(self.backbone)
+            if self.compile_backend is not None:
+                fn = torch.compile(fn, backend=self.compile_backend)
+            self._spatial_features = fn
+        return self._spatial_features
+
+
 class ModeRunner:
     """Runs single iterations of one mode and records their times.
 
@@ -99,6 +142,23 @@ class ModeRunner:
         self.data_times: List[float] = []
         self.clips_per_iter: Optional[int] = None
         self.peak_cuda = 0
+
+    @classmethod
+    def for_variant(cls, spec: ModeSpec, variant: VariantModel,
+                    batches: Iterator[dict],
+                    device: torch.device) -> 'ModeRunner':
+        """The runner of ``spec`` on the model of ``variant``.
+
+        Args:
+            spec (ModeSpec): The mode.
+            variant (VariantModel): Its model.
+            batches (Iterator[dict]): Endless source of batches.
+            device (torch.device): The benchmark device.
+
+        Returns:
+            ModeRunner: The runner.
+        """
+        return cls(spec, variant.model, batches, device, variant.fast_path)
 
     def step(self, data: dict) -> None:
         """Run the mode once on a batch.
@@ -169,6 +229,17 @@ class TrainRunner(ModeRunner):
         super().__init__(spec, model, batches, device, fast_path)
         self.optim_wrapper = optim_wrapper
 
+    @classmethod
+    def for_variant(cls, spec: ModeSpec, variant: VariantModel,
+                    batches: Iterator[dict],
+                    device: torch.device) -> 'TrainRunner':
+        """The runner, with an optimizer wrapper built from the variant's
+        config (see :func:`optim_wrapper_cfg`)."""
+        wrapper = build_optim_wrapper(
+            variant.model, optim_wrapper_cfg(variant.cfg, spec.amp, device))
+        return cls(spec, variant.model, batches, wrapper, device,
+                   variant.fast_path)
+
     def step(self, data: dict) -> None:
         """One training step on ``data``."""
         self.model.train()
@@ -219,6 +290,14 @@ class ClipOnlyRunner(ModeRunner):
                  fast_path: Union[bool, Iterable[str]] = True) -> None:
         super().__init__(spec, model, batches, device, fast_path)
         self.spatial_features = spatial_features
+
+    @classmethod
+    def for_variant(cls, spec: ModeSpec, variant: VariantModel,
+                    batches: Iterator[dict],
+                    device: torch.device) -> 'ClipOnlyRunner':
+        """The runner of the variant's frozen tower."""
+        return cls(spec, variant.model, batches, variant.spatial_features,
+                   device, variant.fast_path)
 
     def step(self, data: dict) -> None:
         """Preprocess ``data`` and run the frozen tower on its frames."""

@@ -97,3 +97,17 @@ def test_optim_wrapper_cfg_types():
     default = runners.optim_wrapper_cfg(
         Config(dict()), 'none', torch.device('cpu'))
     assert default['optimizer']['type'] == 'AdamW'
+
+
+def test_each_mode_runs_on_a_variant_model(write_config, num_classes):
+    cfg, model = build(write_config)
+    variant = runners.VariantModel(cfg, model, frozenset({'tower'}), None)
+    device = torch.device('cpu')
+    for mode, cls in runners.RUNNERS.items():
+        runner = cls.for_variant(
+            ModeSpec(mode, 'none', 'v'), variant, iter([batch(num_classes)]),
+            device)
+        assert type(runner) is cls and runner.fast_path == {'tower'}
+        assert (runner.optim_wrapper is not None) == (mode == 'train')
+        runner.run(timed=True)
+        assert len(runner.times) == 1
