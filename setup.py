@@ -1,4 +1,5 @@
-"""Install the DiST plugin for MMAction2 as the package ``projects.dist``.
+"""Install the DiST plugin for MMAction2 as the package ``projects.dist``
+(with its tools' package ``projects.dist_tools``).
 
 ``projects/`` is a PEP 420 namespace package (it has no ``__init__.py``), so
 ``import projects.dist`` also works next to an MMAction2 checkout that has a
@@ -37,8 +38,12 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     python_requires='>=3.9',
-    packages=find_namespace_packages(
-        include=['projects.dist', 'projects.dist.*']),
+    # projects.dist is the plugin; projects.dist_tools holds the tool-only
+    # code (compute counting, benchmark) that the plugin never imports
+    packages=find_namespace_packages(include=[
+        'projects.dist', 'projects.dist.*', 'projects.dist_tools',
+        'projects.dist_tools.*'
+    ]),
     package_data={
         'projects.dist': ['label_maps/*.txt', 'label_maps/templates/*.txt']
     },

@@ -28,6 +28,8 @@ from projects.dist.utils.checkpoint_loading import CheckpointFileError
 from projects.dist.utils.work_dir import (LOCK_NAME, NothingToTrainError,
                                           WorkDirError, check_train_schedule,
                                           lock_work_dir)
+from projects.dist_tools.model_inputs import (UnsupportedBackboneError,
+                                              default_clip_shape)
 from tests.tools.tiny_dist import load_tool
 
 REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(osp.sep, 1)[0]
@@ -350,6 +352,11 @@ CASES = {
     'converter CLI input not official':
     (convert_cli, SystemExit, r'plugin.pth: not an official DiST',
      r"expected tensors named 'backbone.base_encoder.dist_net"),
+    'tools on a backbone of unknown input':
+    (lambda p: default_clip_shape(torch.nn.Linear(2, 2)),
+     UnsupportedBackboneError, 'cannot derive the clip shape of Linear',
+     r"expected a backbone of type \['DiST', 'DiSTFrameAverageBaseline'\]; "
+     r'give the shape explicitly \(--shape\)'),
 }
 
 

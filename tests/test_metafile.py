@@ -27,10 +27,9 @@ import yaml
 from mmaction.registry import MODELS
 from mmengine.config import Config
 
-from projects.dist.utils.flops import count_parameters
-from tests.tools.tiny_dist import REPO_ROOT, load_tool
-
-get_flops = load_tool('analysis/get_flops.py')
+from projects.dist_tools import get_flops
+from projects.dist_tools.flops import count_parameters
+from tests.tools.tiny_dist import REPO_ROOT
 
 METAFILE = osp.join(REPO_ROOT, 'metafile.yml')
 CONFIGS = sorted(

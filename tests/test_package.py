@@ -169,7 +169,8 @@ def test_wheel_contents_and_wheel_install(tmp_path):
         names = set(zf.namelist())
     sources = {
         osp.relpath(osp.join(d, f), REPO_ROOT).replace(os.sep, '/')
-        for d, _, files in os.walk(osp.join(REPO_ROOT, 'projects', 'dist'))
+        for package in ('dist', 'dist_tools')
+        for d, _, files in os.walk(osp.join(REPO_ROOT, 'projects', package))
         for f in files if f.endswith(('.py', '.txt'))
     }
     assert 'projects/__init__.py' not in names

@@ -125,7 +125,7 @@ log "pip check"
 
 # Import from another directory that has a projects/ folder of its own (as
 # an MMAction2 checkout has): the namespaces must merge, and projects.dist
-# must come from this checkout.
+# and projects.dist_tools must come from this checkout.
 PROBE="$(mktemp -d)"
 mkdir -p "$PROBE/projects/other_plugin"
 summary="$(cd "$PROBE" && HF_HUB_OFFLINE=1 DIST_ROOT="$ROOT" "$PY" -W ignore - <<'EOF'
@@ -139,11 +139,13 @@ import torch
 
 import mmaction
 import projects.dist
+import projects.dist_tools  # the tools' package, installed beside it
 
-expected = osp.join(os.environ['DIST_ROOT'], 'projects', 'dist')
-if osp.dirname(projects.dist.__file__) != expected:
-    raise SystemExit(f'projects.dist comes from {projects.dist.__file__}, '
-                     f'expected {expected}')
+for package in (projects.dist, projects.dist_tools):
+    expected = osp.join(os.environ['DIST_ROOT'], *package.__name__.split('.'))
+    if osp.dirname(package.__file__) != expected:
+        raise SystemExit(f'{package.__name__} comes from {package.__file__}, '
+                         f'expected {expected}')
 print(f'projects.dist {projects.dist.__version__}, torch {torch.__version__} '
       f'(CUDA available: {torch.cuda.is_available()}), mmaction2 '
       f'{mmaction.__version__}, mmengine {mmengine.__version__}, mmcv '

@@ -9,11 +9,11 @@ import os.path as osp
 import shlex
 import subprocess
 
+from projects.dist_tools.benchmark import cli as benchmark
 from tests.tools.tiny_dist import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'analysis', 'gpu_checks.sh')
-benchmark = load_tool('analysis/benchmark.py')
 train = load_tool('train.py')
 
 

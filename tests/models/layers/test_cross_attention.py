@@ -50,7 +50,7 @@ def test_folded_queries_match_standard_attention(q_len, heads):
 
 
 def test_folded_queries_skip_the_token_projection():
-    from projects.dist.utils.flops import count_macs
+    from projects.dist_tools.flops import count_macs
     n, length, c, heads = 4, 50, 64, 4
     q = torch.randn(n, 1, c, device='meta')
     kv = torch.randn(n, length, c, device='meta')

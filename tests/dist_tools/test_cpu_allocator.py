@@ -5,7 +5,7 @@ import subprocess
 import sys
 import textwrap
 
-from projects.dist.utils import tune_glibc_malloc
+from projects.dist_tools.cpu_allocator import tune_glibc_malloc
 
 # 12 x 4 MiB allocated and freed per round. With glibc's adaptive defaults
 # the freed heap top (48 MiB) exceeds the trim threshold, is returned to the
@@ -14,7 +14,7 @@ from projects.dist.utils import tune_glibc_malloc
 SCRIPT = textwrap.dedent('''
     import resource, sys
     import torch
-    from projects.dist.utils.cpu_allocator import tune_glibc_malloc
+    from projects.dist_tools.cpu_allocator import tune_glibc_malloc
     if sys.argv[1] == 'tuned':
         assert tune_glibc_malloc()
     def faults():

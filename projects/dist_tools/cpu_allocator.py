@@ -6,9 +6,9 @@ next allocation, so large activations are paged in afresh every iteration:
 minor page faults, each page zeroed by the kernel. Whether this happens
 depends on the allocation history (the thresholds adapt), so CPU timings of
 the same model can differ between processes. Fixing the thresholds keeps
-freed buffers in the process for reuse; ``tests/utils/test_cpu_allocator.py``
-shows the pattern (32 of a 48 MiB working set paged in again every round by
-default, not at all once tuned).
+freed buffers in the process for reuse;
+``tests/dist_tools/test_cpu_allocator.py`` shows the pattern (32 of a 48 MiB
+working set paged in again every round by default, not at all once tuned).
 """
 import ctypes
 import ctypes.util

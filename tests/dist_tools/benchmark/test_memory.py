@@ -1,0 +1,41 @@
+"""Tests of projects/dist_tools/benchmark/memory.py: sampled RSS and the
+activations a training step saves for backward."""
+import torch
+
+from projects.dist_tools.benchmark import memory, run
+
+
+def test_saved_activations_shrink_with_checkpointing(write_config,
+                                                     expected_keys):
+    """--saved-activations reports what one training step keeps for
+    backward; activation checkpointing keeps less, test modes report null."""
+    cfg = write_config()
+    results = run.main([
+        cfg, '--device', 'cpu', '--threads', '1', '--iters', '1', '--warmup',
+        '1', '--batch-size', '2', '--modes', 'train,train@cp,test',
+        '--variant', 'cp', 'model.backbone.with_cp=True', '--saved-activations'
+    ])
+    by_key = {r['key']: r for r in results}
+    for r in results:
+        assert set(r) == expected_keys | {'saved_activations_mb'}
+        assert len(r['iter_times']) == 1  # the extra step is not timed
+    plain = by_key['train:none']['saved_activations_mb']
+    checkpointed = by_key['train:none@cp']['saved_activations_mb']
+    assert 0 < checkpointed < plain
+    assert by_key['test:none']['saved_activations_mb'] is None
+
+
+def test_rss_sampler_attributes_peaks_to_labels():
+    if not memory.RssSampler.available():
+        assert memory.process_peak_rss_mb() > 0
+        return
+    with memory.RssSampler(interval=0.001) as sampler:
+        sampler.mark('small')
+        sampler.mark('large')
+        x = torch.ones(64 << 20, dtype=torch.uint8)  # 64 MiB, touched
+        sampler.mark('large')  # sample at least once while it is alive
+        del x
+        sampler.mark(None)
+    assert set(sampler.peaks) == {'small', 'large'}
+    assert sampler.peaks['large'] - sampler.peaks['small'] >= 60 << 20
+    assert memory.process_peak_rss_mb() > 64  # MiB, monotonic
