@@ -5,7 +5,6 @@ real optimizer step on the side network, and that the JSON lines carry the
 documented keys.
 """
 import json
-import os.path as osp
 import subprocess
 import sys
 
@@ -16,14 +15,13 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
-from tests.tools.tiny_dist import load_tool, tiny_model_cfg
+from tests.helpers import REPO_ROOT, load_tool, tiny_model_cfg
 from tests.video_utils import write_video_list
 
 benchmark = load_tool('analysis/benchmark.py')
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 NUM_CLASSES = 4
-TINY_MODEL = tiny_model_cfg(NUM_CLASSES, width=32)
+TINY_MODEL = tiny_model_cfg(num_classes=NUM_CLASSES, clip=dict(width=32))
 
 EXPECTED_KEYS = {
     'mode', 'amp', 'variant', 'key', 'config', 'device', 'device_name',

@@ -16,13 +16,12 @@ from mmengine.config import Config
 
 from projects.dist.utils.flops import (count_macs, count_model_macs,
                                        count_parameters)
-from tests.tools.tiny_dist import (REPO_ROOT, load_tool, tiny_arch,
-                                   tiny_model_cfg)
+from tests.helpers import REPO_ROOT, load_tool, tiny_clip_arch, tiny_model_cfg
 
 get_flops = load_tool('analysis/get_flops.py')
 
-NUM_CLASSES = 5
-TINY_ARCH = tiny_arch()
+TINY_ARCH = tiny_clip_arch()
+NUM_CLASSES = tiny_model_cfg()['cls_head']['num_classes']
 
 
 def b16_model_cfg(num_frames: int = 16,

@@ -9,9 +9,8 @@ import os.path as osp
 import shlex
 import subprocess
 
-from tests.tools.tiny_dist import load_tool
+from tests.helpers import REPO_ROOT, load_tool
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'analysis', 'gpu_checks.sh')
 benchmark = load_tool('analysis/benchmark.py')
 train = load_tool('train.py')
