@@ -24,10 +24,16 @@ from types import ModuleType
 from typing import Iterable, List, Optional, Sequence
 
 import torch
-from mmaction.registry import MODELS
 from mmengine.config import Config
 
-from projects.dist.models.utils.official_converter import (
+import projects.dist  # noqa: F401  -- compat fixes + registration
+
+# projects.dist patches mmaction before its models load:
+# isort: split
+
+from mmaction.registry import MODELS  # noqa: E402
+
+from projects.dist.models.utils.official_converter import (  # noqa: E402
     build_model_config, convert_official_state_dict, extract_official_state,
     infer_official_arch)
 

@@ -6,15 +6,12 @@ exception must not be chained to an unrelated one (no "During handling of
 the above exception, another exception occurred" stacks); a CLI's
 ``SystemExit`` is exempt, as Python prints only its message.
 """
-import copy
-import os.path as osp
 import re
 
 import pytest
 import torch
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
-from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
 from projects.dist.datasets.robust_video_dataset import (AnnotationListError,
@@ -28,28 +25,19 @@ from projects.dist.utils.checkpoint_loading import CheckpointFileError
 from projects.dist.utils.work_dir import (LOCK_NAME, NothingToTrainError,
                                           WorkDirError, check_train_schedule,
                                           lock_work_dir)
-from tests.tools.tiny_dist import load_tool
+from tests.helpers import load_tool, tiny_clip_arch, tiny_model_cfg
 
-REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(osp.sep, 1)[0]
-TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
 CLASS_NAMES = ['moving left', 'moving right', 'growing', 'shrinking']
 
 
-def model_cfg(**backbone) -> dict:
-    """The tiny recognizer of ``dist_tiny.py`` with backbone overrides.
+def model_cfg(clip_layers: int = None, **backbone) -> dict:
+    """The tiny recognizer (:func:`tests.helpers.tiny_model_cfg`) with
+    ``CLASS_NAMES`` and backbone overrides.
 
     ``clip_layers`` sets the CLIP depth of both towers.
     """
-    cfg = copy.deepcopy(Config.fromfile(TINY_MODEL).model.to_dict())
-    cfg['cls_head'].update(
-        num_classes=len(CLASS_NAMES), class_names=list(CLASS_NAMES))
-    layers = backbone.pop('clip_layers', None)
-    if layers is not None:
-        for tower in (cfg['backbone']['spatial_encoder'],
-                      cfg['cls_head']['text_encoder']):
-            tower['arch'] = dict(tower['arch'], layers=layers)
-    cfg['backbone'].update(backbone)
-    return cfg
+    clip = None if clip_layers is None else dict(layers=clip_layers)
+    return tiny_model_cfg(clip=clip, class_names=CLASS_NAMES, **backbone)
 
 
 def build(**backbone) -> torch.nn.Module:
@@ -197,9 +185,8 @@ CASES = {
         (3, 8, 36, 36)), ValueError, r'frame size \(36, 36\)',
                                                r'CLIP input size \(32, 32\)'),
     'arch image size not a multiple of the patch':
-    (lambda p: resolve_clip_arch(
-        dict(embed_dim=8, image_size=36, patch_size=8, width=16, layers=1)),
-     ValueError, 'image_size 36', 'multiple of patch_size 8'),
+    (lambda p: resolve_clip_arch(tiny_clip_arch(image_size=36)), ValueError,
+     'image_size 36', 'multiple of patch_size 8'),
     'checkpoint frame count (strict)':
     (lambda p: load_into_tiny(p, num_frames=16), CheckpointMismatchError,
      r'trained with 8 spatial frames \(num_frames=16',
