@@ -28,7 +28,7 @@ from mmaction.registry import MODELS
 from mmengine.config import Config
 
 from projects.dist.utils.flops import count_parameters
-from tests.tools.tiny_dist import REPO_ROOT, load_tool
+from tests.helpers import REPO_ROOT, load_tool
 
 get_flops = load_tool('analysis/get_flops.py')
 
