@@ -11,7 +11,8 @@ from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from tests.helpers import REPO_ROOT, tiny_model_options
+
 CONFIGS = sorted(
     osp.relpath(p, REPO_ROOT)
     for p in glob.glob(osp.join(REPO_ROOT, 'configs', '*.py')))
@@ -97,26 +98,7 @@ def test_full_size_build_and_official_counts(name):
 
 def tiny_overrides(cfg: Config) -> None:
     """Swap a tiny CLIP/DiST into a full config, keeping its structure."""
-    arch = dict(
-        embed_dim=16,
-        image_size=32,
-        patch_size=16,
-        width=32,
-        layers=2,
-        heads=2,
-        text_width=16,
-        text_heads=2,
-        text_layers=1)
-    bb = cfg.model.backbone
-    bb.spatial_encoder.update(arch=arch, pretrained=None)
-    bb.update(
-        num_frames=4,
-        integration_dim=16,
-        temporal_dim=8,
-        spatial_patch_size=16,
-        ada_heads=2)
-    cfg.model.cls_head.text_encoder.update(arch=arch, pretrained=None)
-    cfg.model.cls_head.in_channels = 16
+    cfg.merge_from_dict(tiny_model_options(num_frames=4))
 
 
 @pytest.mark.parametrize('name', LEADERBOARD)

@@ -30,7 +30,7 @@ from projects.dist.utils.work_dir import (LOCK_NAME, NothingToTrainError,
                                           lock_work_dir)
 from projects.dist_tools.model_inputs import (UnsupportedBackboneError,
                                               default_clip_shape)
-from tests.tools.tiny_dist import load_tool
+from tests.helpers import load_tool
 
 REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(osp.sep, 1)[0]
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')

@@ -29,7 +29,7 @@ from mmengine.config import Config
 
 from projects.dist_tools import get_flops
 from projects.dist_tools.flops import count_parameters
-from tests.tools.tiny_dist import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 METAFILE = osp.join(REPO_ROOT, 'metafile.yml')
 CONFIGS = sorted(

@@ -12,21 +12,11 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
 
-from .video_utils import write_video_list
+from tests.helpers import REPO_ROOT, tiny_clip_arch
+from tests.video_utils import write_video_list
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-# CLIP towers small enough for a CPU test, on the recipe's 224 px crops
-TINY_CLIP_224 = dict(
-    embed_dim=16,
-    image_size=224,
-    patch_size=32,
-    width=32,
-    layers=2,
-    heads=2,
-    text_width=16,
-    text_heads=2,
-    text_layers=1)
+# the tiny CLIP towers on the recipe's 224 px crops (7 x 7 patches)
+TINY_CLIP_224 = tiny_clip_arch(image_size=224, patch_size=32)
 
 
 def readme_snippet(tag: str) -> str:

@@ -206,13 +206,9 @@ def test_full_size_vitb16_counts(cfg, quiet_logger):
     assert not any(n.startswith('spatial_encoder') for n in trainable)
 
 
-def test_recognizer_optimizer_holds_no_clip_parameter(cfg, quiet_logger):
-    model_cfg = Config.fromfile(
-        osp.join(REPO_ROOT, 'configs', '_base_', 'models',
-                 'dist_tiny.py')).model
-    model_cfg.cls_head.class_names = ['pushing', 'pulling', 'turning']
-    model_cfg.cls_head.num_classes = 3
-    model = MODELS.build(model_cfg)
+def test_recognizer_optimizer_holds_no_clip_parameter(cfg, quiet_logger,
+                                                      tiny_model):
+    model = tiny_model
     decayed, not_decayed = split_groups(model, cfg)
     in_optimizer = decayed | not_decayed
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}

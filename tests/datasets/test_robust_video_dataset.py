@@ -15,10 +15,9 @@ from projects.dist.datasets import robust_video_dataset as rvd
 from projects.dist.datasets.robust_video_dataset import (
     META_BROKEN, META_PADDED, META_STANDIN, AnnotationListError,
     BrokenVideoError, DiSTRobustVideoDataset, is_padded, read_annotation_list)
-from tests.tools.tiny_dist import load_tool
+from tests.helpers import REPO_ROOT, load_tool
 from tests.video_utils import write_random_video
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
 CLASS_NAMES = ['moving left', 'moving right', 'growing', 'shrinking']
 PIPELINE = [

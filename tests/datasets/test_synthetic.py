@@ -18,18 +18,9 @@ from projects.dist.datasets.synthetic import (SYNTHETIC_MOTION_CLASSES,
 # yapf: enable
 from projects.dist.models.backbones.clip_visual import DiSTCLIPVisual
 from projects.dist.models.heads.clip_text import DiSTCLIPText
+from tests.helpers import REPO_ROOT, tiny_clip_arch
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY_ARCH = dict(
-    embed_dim=16,
-    image_size=32,
-    patch_size=16,
-    width=32,
-    layers=1,
-    heads=1,
-    text_width=16,
-    text_heads=1,
-    text_layers=1)
+TINY_ARCH = tiny_clip_arch()
 
 
 def _runs(order: np.ndarray) -> list:

@@ -5,17 +5,10 @@ import pytest
 from mmaction.registry import DATASETS
 
 from projects.dist.datasets import DiSTSyntheticMotionDataset
+from tests.helpers import tiny_clip_arch
 
-TINY_ARCH = dict(
-    embed_dim=16,
-    image_size=32,
-    patch_size=16,
-    width=32,
-    layers=1,
-    heads=1,
-    text_width=16,
-    text_heads=1,
-    text_layers=1)
+TINY_ARCH = tiny_clip_arch()
+
 PIPELINE = [
     dict(type='DecordInit'),
     dict(type='UniformSample', clip_len=8, num_clips=1, test_mode=True),

@@ -17,10 +17,10 @@ from mmengine.config import Config
 from projects.dist_tools import get_flops
 from projects.dist_tools.flops import (count_macs, count_model_macs,
                                        count_parameters)
-from tests.tools.tiny_dist import REPO_ROOT, tiny_arch, tiny_model_cfg
+from tests.helpers import REPO_ROOT, tiny_clip_arch, tiny_model_cfg
 
 NUM_CLASSES = 5
-TINY_ARCH = tiny_arch()
+TINY_ARCH = tiny_clip_arch()
 
 
 def b16_model_cfg(num_frames: int = 16,

@@ -9,7 +9,7 @@ from projects.dist.utils.errors import DiSTUserError
 from projects.dist_tools.model_inputs import (UnsupportedBackboneError,
                                               default_clip_shape,
                                               spatial_features_fn)
-from tests.tools.tiny_dist import tiny_arch, tiny_model_cfg
+from tests.helpers import tiny_clip_arch, tiny_model_cfg
 
 
 def test_dist_shape_and_spatial_features():
@@ -30,7 +30,7 @@ def test_frame_average_shape_and_spatial_features():
     backbone = MODELS.build(
         dict(
             type='DiSTFrameAverageBaseline',
-            spatial_encoder=dict(type='DiSTCLIPVisual', arch=tiny_arch()),
+            spatial_encoder=dict(type='DiSTCLIPVisual', arch=tiny_clip_arch()),
             num_frames=8,
             frame_stride=4))
     assert default_clip_shape(backbone) == (3, 8, 32, 32)

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from tests.tools.tiny_dist import REPO_ROOT, tiny_model_cfg
+from tests.helpers import REPO_ROOT, tiny_model_cfg
 
 CODE = f'''
 import sys

@@ -15,8 +15,8 @@ from projects.dist.models.layers import fast_path as fast_path_module
 from projects.dist.models.layers import fast_path_mode, set_fast_path
 from projects.dist.models.layers.fast_path import (ENV_VAR, GROUPS,
                                                    use_fast_path)
+from tests.helpers import build_parity_model, exact_fp32
 from tests.numerics import assert_close_model
-from .conftest import build_parity_model, exact_fp32
 
 #: The package's custom autograd functions, by the name of their graph node.
 CUSTOM_NODES = ('_NormalizedLinearBackward', '_ChannelNormConv3dBackward',

@@ -11,8 +11,8 @@ import pytest
 import torch
 from mmaction.registry import MODELS
 
-from .conftest import (DEVICES, TINY_CLIP, build_parity_model, exact_fp32,
-                       tiny_backbone_cfg)
+from tests.helpers import (DEVICES, UNIT_CLIP, build_parity_model, exact_fp32,
+                           unit_backbone_cfg)
 
 
 @pytest.mark.parametrize('device', DEVICES)
@@ -38,7 +38,7 @@ def test_side_network_gradients_under_autocast(dtype, device):
     under autocast of the same dtype (as ``AmpOptimWrapper`` runs it on a
     GPU) gives the float32 gradients up to rounding, in float32."""
     torch.manual_seed(0)
-    cfg = tiny_backbone_cfg()
+    cfg = unit_backbone_cfg()
     ref_model = MODELS.build(cfg)
     ref_model.init_weights()
     cfg['spatial_encoder']['dtype'] = dtype
@@ -47,7 +47,7 @@ def test_side_network_gradients_under_autocast(dtype, device):
     ref_model.to(device)
     model.to(device)
     x = torch.randn(2, 3, 4, 32, 32).to(device)
-    w = torch.randn(2, TINY_CLIP['embed_dim']).to(device)
+    w = torch.randn(2, UNIT_CLIP['embed_dim']).to(device)
     with exact_fp32():
         (ref_model(x) * w).sum().backward()
     amp = dict(bf16=torch.bfloat16, fp16=torch.float16)[dtype]

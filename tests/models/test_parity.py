@@ -14,8 +14,8 @@ import sys
 import pytest
 import torch
 
-from .conftest import (DEVICES, REPO_ROOT, build_parity_model, exact_fp32,
-                       shared_dir)
+from tests.helpers import (DEVICES, REPO_ROOT, build_parity_model, exact_fp32,
+                           shared_dir)
 
 REL_TOL = 1e-5
 

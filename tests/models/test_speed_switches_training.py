@@ -7,33 +7,25 @@ loss as the plain fp32 run (within bf16 noise)."""
 import torch
 from mmaction.registry import MODELS
 
-from .conftest import TINY_CLIP, tiny_head_cfg
+from tests.helpers import UNIT_CLIP, unit_backbone_cfg, unit_model_cfg
 
 
 def train_losses(fast: bool, steps: int = 30) -> list:
     """Train the tiny DiST on a fixed toy task; returns the losses."""
     torch.manual_seed(0)
-    backbone = dict(
-        type='DiST',
+    backbone = unit_backbone_cfg(
         spatial_encoder=dict(
             type='DiSTCLIPVisual',
-            arch=TINY_CLIP,
+            arch=UNIT_CLIP,
             dtype='bf16' if fast else 'fp32',
             fused_attention=fast),
-        num_frames=4,
-        alpha=2,
-        integration_dim=16,
-        temporal_dim=8,
-        temporal_patch_size=3,
         num_ada_layers=1,
-        ada_heads=2,
         subsample_before_embedding=fast,
         fused_attention=fast,
         with_cp=fast,
         ada_fold_queries=fast,
         channels_last=fast)
-    model = MODELS.build(
-        dict(type='Recognizer3D', backbone=backbone, cls_head=tiny_head_cfg()))
+    model = MODELS.build(unit_model_cfg(backbone=backbone))
     model.init_weights()
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]

@@ -5,7 +5,7 @@ import os.path as osp
 import subprocess
 import sys
 
-from tests.tools.tiny_dist import load_tool, tiny_model_cfg
+from tests.helpers import load_tool, tiny_model_cfg
 
 benchmark = load_tool('analysis/benchmark.py')
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -13,10 +13,12 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 def write_config(tmp_path, extra: str = '') -> str:
     path = tmp_path / 'tiny_bench.py'
-    path.write_text("custom_imports = dict(imports=['projects.dist'], "
-                    "allow_failed_imports=False)\n"
-                    "default_scope = 'mmaction'\n"
-                    f'model = {tiny_model_cfg(4, width=32)!r}\n' + extra)
+    path.write_text(
+        "custom_imports = dict(imports=['projects.dist'], "
+        "allow_failed_imports=False)\n"
+        "default_scope = 'mmaction'\n"
+        f'model = {tiny_model_cfg(num_classes=4, clip=dict(width=32))!r}\n' +
+        extra)
     return str(path)
 
 

@@ -6,11 +6,10 @@ import sys
 
 import pytest
 
-from tests.tools.tiny_dist import load_tool
+from tests.helpers import REPO_ROOT, load_tool
 from tests.video_utils import (cut_with_stream_copy, write_pyav_video,
                                write_random_video)
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'misc', 'check_videos.py')
 
 

@@ -16,11 +16,10 @@ from mmengine.dataset import pseudo_collate
 from mmengine.runner import Runner
 
 from projects.dist.datasets.video_probe import VideoFileError
-from tests.tools.tiny_dist import load_tool
+from tests.helpers import REPO_ROOT, load_tool
 from tests.video_utils import (cut_with_stream_copy, write_pyav_video,
                                write_random_video)
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic.py')
 LABELS = osp.join(REPO_ROOT, 'projects', 'dist', 'label_maps',
                   'synthetic_motion.txt')

@@ -5,9 +5,8 @@ import os.path as osp
 
 import pytest
 
-from tests.tools.tiny_dist import load_tool
+from tests.helpers import REPO_ROOT, load_tool
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PARITY_DIR = osp.join(
     os.environ.get('DIST_SHARED_DIR',
                    osp.join(osp.dirname(REPO_ROOT), 'shared')), 'parity')

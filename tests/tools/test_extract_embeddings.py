@@ -16,7 +16,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 
-from tests.tools.tiny_dist import REPO_ROOT, load_tool
+from tests.helpers import REPO_ROOT, load_tool
 from tests.video_utils import write_random_video
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'extract_embeddings.py')

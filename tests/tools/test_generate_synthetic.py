@@ -4,9 +4,8 @@ import os.path as osp
 import pytest
 
 from projects.dist.datasets.synthetic import SYNTHETIC_MOTION_CLASSES
-from tests.tools.tiny_dist import load_tool
+from tests.helpers import REPO_ROOT, load_tool
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic.py')
 
 

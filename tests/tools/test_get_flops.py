@@ -5,7 +5,7 @@ import json
 from mmengine.config import Config
 
 from projects.dist_tools import get_flops
-from tests.tools.tiny_dist import load_tool, tiny_model_cfg
+from tests.helpers import load_tool, tiny_model_cfg
 
 tool = load_tool('analysis/get_flops.py')
 

@@ -10,7 +10,7 @@ import shlex
 import subprocess
 
 from projects.dist_tools.benchmark import cli as benchmark
-from tests.tools.tiny_dist import load_tool
+from tests.helpers import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'analysis', 'gpu_checks.sh')

@@ -16,10 +16,9 @@ from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.runner import Runner, load_checkpoint
 
-from tests.tools.tiny_dist import load_tool
+from tests.helpers import REPO_ROOT, load_tool
 from tests.video_utils import write_video_list
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
 CLASS_NAMES = ['moving left', 'moving right', 'growing', 'shrinking']
 PARITY_DIR = osp.join(

@@ -7,8 +7,6 @@ import os.path as osp
 import pickle
 import re
 import shutil
-import socket
-import subprocess
 import sys
 from types import ModuleType
 
@@ -16,9 +14,10 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from tests.tools.tiny_dist import load_tool as load_tool_module
+from tests.helpers import REPO_ROOT, find_step, free_port
+from tests.helpers import load_tool as load_tool_module
+from tests.helpers import run_command
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(REPO_ROOT, 'tools')
 CONFIG = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic.py')
 # Keep the runs small: 2 training videos per class, 1 for val and test. All
@@ -51,33 +50,6 @@ def load_tool(monkeypatch):
     return _load_tool
 
 
-def _free_port() -> int:
-    """A TCP port that is free now, for torchrun's rendezvous."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def _run(cmd: list, cwd: str, **env) -> subprocess.CompletedProcess:
-    """Run a command as a user would, with the test's venv first on PATH."""
-    full_env = dict(os.environ)
-    full_env['PATH'] = (
-        osp.dirname(sys.executable) + os.pathsep + full_env.get('PATH', ''))
-    full_env.pop('PYTHONPATH', None)
-    full_env.update(env)
-    proc = subprocess.run(
-        cmd,
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=300)
-    assert proc.returncode == 0, (
-        f'{cmd} exited with {proc.returncode}\n--- stdout\n'
-        f'{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-6000:]}')
-    return proc
-
-
 @pytest.fixture(scope='module')
 def run_dir(tmp_path_factory) -> str:
     """Working directory of the tool runs: the config's relative data_root
@@ -100,7 +72,7 @@ def dist_work_dir(run_dir, tmp_path_factory) -> str:
         osp.join(TOOLS, 'dist_train.sh'), CONFIG, '2', '--work-dir', work_dir,
         '--cfg-options', *OVERRIDES
     ]
-    _run(cmd, cwd=run_dir, PORT=str(_free_port()))
+    run_command(cmd, cwd=run_dir, PORT=str(free_port()))
     return work_dir
 
 
@@ -113,7 +85,7 @@ def test_train_py_one_epoch(run_dir, tmp_path):
         osp.join(TOOLS, 'train.py'), CONFIG, '--work-dir',
         str(work_dir), '--cfg-options', *OVERRIDES
     ]
-    _run(cmd, cwd=run_dir)
+    run_command(cmd, cwd=run_dir)
     assert (work_dir / 'epoch_1.pth').is_file()
     assert (work_dir /
             'last_checkpoint').read_text().strip().endswith('epoch_1.pth')
@@ -146,7 +118,7 @@ def test_test_py_on_dist_checkpoint(run_dir, dist_work_dir, num_classes,
         str(tmp_path / 'work'), '--dump',
         str(dump), '--cfg-options', *OVERRIDES
     ]
-    proc = _run(cmd, cwd=run_dir)
+    proc = run_command(cmd, cwd=run_dir)
     assert re.search(r'acc/top1: \d', proc.stdout + proc.stderr)
     with open(dump, 'rb') as f:
         preds = pickle.load(f)
@@ -161,7 +133,7 @@ def test_dist_test_sh_on_dist_checkpoint(run_dir, dist_work_dir, tmp_path):
         osp.join(dist_work_dir, 'epoch_1.pth'), '2', '--work-dir',
         str(tmp_path / 'work'), '--cfg-options', *OVERRIDES
     ]
-    proc = _run(cmd, cwd=run_dir, PORT=str(_free_port()))
+    proc = run_command(cmd, cwd=run_dir, PORT=str(free_port()))
     out = proc.stdout + proc.stderr
     assert 'Distributed training: True' in out
     assert re.search(r'Epoch\(test\).*acc/top1: \d', out)
@@ -176,7 +148,7 @@ def test_train_py_resume_continues(run_dir, dist_work_dir, tmp_path):
         str(work_dir), '--resume', '--cfg-options', *OVERRIDES,
         'train_cfg.max_epochs=2'
     ]
-    proc = _run(cmd, cwd=run_dir)
+    proc = run_command(cmd, cwd=run_dir)
     assert 'resumed epoch: 1' in proc.stdout + proc.stderr
     ckpt = torch.load(
         work_dir / 'epoch_2.pth', map_location='cpu', weights_only=False)
@@ -218,7 +190,7 @@ def test_dump_names_each_video_after_unreadable_ones_are_dropped(
         str(tmp_path / 'work'), '--dump',
         str(dump), '--cfg-options', OVERRIDES[1]
     ]
-    _run(cmd, cwd=run_dir)
+    run_command(cmd, cwd=run_dir)
     with open(dump, 'rb') as f:
         preds = pickle.load(f)
     labels = dict(readable)
@@ -285,8 +257,7 @@ def test_dump_adds_video_identity_to_every_packer(load_tool):
     cfg = test.merge_args(
         Config.fromfile(CONFIG),
         test.parse_args([CONFIG, 'ckpt.pth', '--dump', 'out.pkl']))
-    pack = cfg.test_dataloader.dataset.pipeline[-1]
-    assert pack.type == 'PackActionInputs'
+    pack = find_step(cfg.test_dataloader.dataset.pipeline, 'PackActionInputs')
     assert pack.meta_keys == ('img_shape', 'img_key', 'video_id', 'timestamp',
                               'filename', 'frame_dir')
     # wrapped datasets, own meta_keys kept, no duplicates
@@ -302,10 +273,14 @@ def test_dump_adds_video_identity_to_every_packer(load_tool):
                     type='mmaction.PackActionInputs')]))
         ])
     assert test.add_video_identity(wrapped) == 2
-    assert wrapped['datasets'][0]['pipeline'][0]['meta_keys'] == ('filename',
-                                                                  'frame_dir')
-    assert wrapped['datasets'][1]['dataset']['pipeline'][0]['meta_keys'][
-        -2:] == ('filename', 'frame_dir')
+    concat, repeat = wrapped['datasets']
+    assert find_step(concat['pipeline'],
+                     'PackActionInputs')['meta_keys'] == ('filename',
+                                                          'frame_dir')
+    assert find_step(
+        repeat['dataset']['pipeline'],
+        'mmaction.PackActionInputs')['meta_keys'][-2:] == ('filename',
+                                                           'frame_dir')
     assert test.add_video_identity(dict(pipeline=[dict(type='X')])) == 0
 
 
@@ -468,7 +443,7 @@ def test_slurm_train_sh_arguments(tmp_path):
         osp.join(TOOLS, 'slurm_train.sh'), 'gpu', 'dist_job', 'my cfg.py',
         'wd', '--seed', '1'
     ]
-    _run(
+    run_command(
         cmd, cwd=str(tmp_path), GPUS='16', SRUN_ARGS='--quotatype=auto', **env)
     args = (tmp_path / 'srun_args').read_text().splitlines()
     assert args[:8] == [
@@ -487,7 +462,7 @@ def test_slurm_train_sh_arguments(tmp_path):
         'bash',
         osp.join(TOOLS, 'slurm_train.sh'), 'gpu', 'dist_job', 'c.py', '--amp'
     ]
-    _run(cmd, cwd=str(tmp_path), **env)
+    run_command(cmd, cwd=str(tmp_path), **env)
     args = (tmp_path / 'srun_args').read_text().splitlines()
     assert args[-4:-1] == ['c.py', '--launcher=slurm', '--amp']
 
@@ -499,7 +474,8 @@ def test_slurm_test_sh_arguments(tmp_path):
         osp.join(TOOLS, 'slurm_test.sh'), 'gpu', 'dist_job', 'c.py', 'ck.pth',
         '--dump', 'r.pkl'
     ]
-    _run(cmd, cwd=str(tmp_path), GPUS_PER_NODE='4', CPUS_PER_TASK='2', **env)
+    run_command(
+        cmd, cwd=str(tmp_path), GPUS_PER_NODE='4', CPUS_PER_TASK='2', **env)
     args = (tmp_path / 'srun_args').read_text().splitlines()
     assert '--gres=gpu:4' in args and '--cpus-per-task=2' in args
     assert args[args.index('-u') + 1:-1] == [

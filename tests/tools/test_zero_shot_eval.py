@@ -20,7 +20,7 @@ from mmengine.dataset import Compose, pseudo_collate
 
 from projects.dist.models.utils.class_names import load_class_names
 from projects.dist.utils.cli import DictAction
-from tests.tools.tiny_dist import REPO_ROOT, load_tool
+from tests.helpers import REPO_ROOT, load_tool
 from tests.video_utils import write_random_video
 
 # a tiny CLIP on 32 px frames, 2 x 2 patches

@@ -11,9 +11,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from projects.dist.utils.checkpoint_loading import (
     CheckpointFileError, allow_full_unpickling_if_needed,
     check_checkpoint_file, load_checkpoint_file)
-from tests.tools.tiny_dist import load_tool
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tests.helpers import REPO_ROOT, load_tool
 
 
 def bad_files(tmp_path) -> dict:

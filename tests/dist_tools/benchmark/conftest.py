@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.tools.tiny_dist import tiny_model_cfg
+from tests.helpers import tiny_model_cfg
 
 NUM_CLASSES = 4
 
@@ -39,12 +39,12 @@ def write_config(tmp_path):
     config text appended; returns its path."""
 
     def write(extra: str = '') -> str:
+        model = tiny_model_cfg(num_classes=NUM_CLASSES, clip=dict(width=32))
         path = tmp_path / 'tiny_bench.py'
-        path.write_text(
-            "custom_imports = dict(imports=['projects.dist'], "
-            "allow_failed_imports=False)\n"
-            "default_scope = 'mmaction'\n"
-            f'model = {tiny_model_cfg(NUM_CLASSES, width=32)!r}\n' + extra)
+        path.write_text("custom_imports = dict(imports=['projects.dist'], "
+                        "allow_failed_imports=False)\n"
+                        "default_scope = 'mmaction'\n"
+                        f'model = {model!r}\n' + extra)
         return str(path)
 
     return write

@@ -5,8 +5,8 @@ import torch.nn as nn
 from mmaction.registry import MODELS
 
 from projects.dist.models.backbones import DiSTCLIPVisual
+from tests.helpers import UNIT_CLIP
 from tests.numerics import assert_close_model, assert_close_rounding
-from ..conftest import TINY_CLIP
 
 
 class _Holder(nn.Module):
@@ -27,8 +27,8 @@ class _Holder(nn.Module):
 
 def make_clip_file(tmp_path, kind: str) -> tuple:
     torch.manual_seed(1)
-    vis = DiSTCLIPVisual(arch=TINY_CLIP).visual
-    text = MODELS.build(dict(type='DiSTCLIPText', arch=TINY_CLIP)).text
+    vis = DiSTCLIPVisual(arch=UNIT_CLIP).visual
+    text = MODELS.build(dict(type='DiSTCLIPText', arch=UNIT_CLIP)).text
     holder = _Holder(vis, text)
     path = tmp_path / f'clip_{kind}.pt'
     if kind == 'torchscript':
@@ -41,13 +41,13 @@ def make_clip_file(tmp_path, kind: str) -> tuple:
 @pytest.mark.parametrize('kind', ['torchscript', 'state_dict'])
 def test_pretrained_loads_in_init_weights_only(tmp_path, kind):
     path, ref = make_clip_file(tmp_path, kind)
-    enc = DiSTCLIPVisual(arch=TINY_CLIP, pretrained=path)
+    enc = DiSTCLIPVisual(arch=UNIT_CLIP, pretrained=path)
     w = enc.visual.conv1.weight
     assert not torch.equal(w, ref['visual.conv1.weight'])  # not at build
     enc.init_weights()
     assert torch.equal(enc.visual.conv1.weight, ref['visual.conv1.weight'])
     text = MODELS.build(
-        dict(type='DiSTCLIPText', arch=TINY_CLIP, pretrained=path))
+        dict(type='DiSTCLIPText', arch=UNIT_CLIP, pretrained=path))
     text.init_weights()
     assert torch.equal(text.text.token_embedding.weight,
                        ref['token_embedding.weight'])
@@ -60,7 +60,7 @@ def test_key_mismatch_names_the_keys(tmp_path):
     state.pop('visual.ln_pre.bias')
     state['visual.extra'] = torch.zeros(1)
     torch.save(state, path)
-    enc = DiSTCLIPVisual(arch=TINY_CLIP, pretrained=path)
+    enc = DiSTCLIPVisual(arch=UNIT_CLIP, pretrained=path)
     with pytest.raises(
             KeyError,
             match=r"missing keys \(1\) \['ln_pre.bias'\].*"
@@ -70,7 +70,7 @@ def test_key_mismatch_names_the_keys(tmp_path):
 
 def test_wrong_architecture_names_shapes(tmp_path):
     path, _ = make_clip_file(tmp_path, 'state_dict')
-    arch = dict(TINY_CLIP, width=64)
+    arch = dict(UNIT_CLIP, width=64)
     with pytest.raises(
             KeyError,
             match=r'shape mismatch \(44\) class_embedding: '
@@ -80,22 +80,22 @@ def test_wrong_architecture_names_shapes(tmp_path):
 
 def test_missing_file_is_a_clear_error(tmp_path):
     enc = DiSTCLIPVisual(
-        arch=TINY_CLIP, pretrained=str(tmp_path / 'nope' / 'ViT-B-16.pt'))
+        arch=UNIT_CLIP, pretrained=str(tmp_path / 'nope' / 'ViT-B-16.pt'))
     with pytest.raises(FileNotFoundError, match='ViT-B-16.pt'):
         enc.init_weights()
 
 
 def test_frozen_stays_eval_and_unfrozen_trains():
-    enc = DiSTCLIPVisual(arch=TINY_CLIP).train()
+    enc = DiSTCLIPVisual(arch=UNIT_CLIP).train()
     assert not enc.visual.training
     assert not any(p.requires_grad for p in enc.parameters())
-    free = DiSTCLIPVisual(arch=TINY_CLIP, frozen=False).train()
+    free = DiSTCLIPVisual(arch=UNIT_CLIP, frozen=False).train()
     assert free.visual.training
     assert all(p.requires_grad for p in free.parameters())
 
 
 def test_outputs_are_requested_blocks_residual_stream():
-    enc = DiSTCLIPVisual(arch=TINY_CLIP).eval()
+    enc = DiSTCLIPVisual(arch=UNIT_CLIP).eval()
     x = torch.randn(2, 3, 32, 32)
     outs = enc(x, (0, 2))
     assert [tuple(o.shape) for o in outs] == [(2, 17, 32)] * 2
@@ -111,18 +111,18 @@ def test_outputs_are_requested_blocks_residual_stream():
 
 
 def test_bf16_tower_casts_weights_once():
-    enc = DiSTCLIPVisual(arch=TINY_CLIP, dtype='bf16')
+    enc = DiSTCLIPVisual(arch=UNIT_CLIP, dtype='bf16')
     assert enc.visual.conv1.weight.dtype == torch.bfloat16
     out = enc(torch.randn(1, 3, 32, 32), (1, ))
     assert out[0].dtype == torch.bfloat16
     with pytest.raises(ValueError, match="dtype must be one of"):
-        DiSTCLIPVisual(arch=TINY_CLIP, dtype='int8')
+        DiSTCLIPVisual(arch=UNIT_CLIP, dtype='int8')
 
 
 def test_inference_block_matches_open_clip_block():
     from projects.dist.models.backbones.clip_visual import _inference_block
     torch.manual_seed(0)
-    enc = DiSTCLIPVisual(arch=TINY_CLIP)
+    enc = DiSTCLIPVisual(arch=UNIT_CLIP)
     block = enc.visual.transformer.resblocks[0]
     with torch.no_grad():
         for p in block.parameters():  # non-trivial norms and biases
@@ -137,7 +137,7 @@ def test_inference_block_matches_open_clip_block():
 
 def test_frozen_tower_outputs_do_not_alias():
     # later blocks accumulate in place: earlier returned outputs must stay
-    enc = DiSTCLIPVisual(arch=TINY_CLIP)
+    enc = DiSTCLIPVisual(arch=UNIT_CLIP)
     frames = torch.randn(2, 3, 32, 32)
     outs = enc(frames, [0, 1])
     ref = [o.clone() for o in enc(frames, [0, 1])]
@@ -145,7 +145,7 @@ def test_frozen_tower_outputs_do_not_alias():
     for o, r in zip(outs, ref):
         torch.testing.assert_close(o, r)
     # with autograd on (an unfrozen tower), open_clip's own block runs
-    enc_trainable = DiSTCLIPVisual(arch=TINY_CLIP, frozen=False)
+    enc_trainable = DiSTCLIPVisual(arch=UNIT_CLIP, frozen=False)
     enc_trainable.load_state_dict(enc.state_dict())
     out = enc_trainable(frames, [1])[0]
     assert out.requires_grad

@@ -4,13 +4,13 @@ import pytest
 import torch
 from mmaction.registry import MODELS
 
+from tests.helpers import UNIT_CLIP, unit_backbone_cfg, unit_model_cfg
 from tests.numerics import assert_close_model
-from ..conftest import TINY_CLIP, tiny_backbone_cfg, tiny_recognizer_cfg
 
 
 def build(**overrides):
     torch.manual_seed(0)
-    model = MODELS.build(tiny_backbone_cfg(**overrides))
+    model = MODELS.build(unit_backbone_cfg(**overrides))
     model.init_weights()
     return model
 
@@ -29,7 +29,7 @@ def test_output_shape(overrides, batch):
     model = build(**overrides)
     t = model.num_frames
     out = model(torch.randn(batch, 3, t, 32, 32))
-    assert out.shape == (batch, TINY_CLIP['embed_dim'])
+    assert out.shape == (batch, UNIT_CLIP['embed_dim'])
     assert torch.isfinite(out).all()
 
 
@@ -65,11 +65,11 @@ def test_bad_input_raises(shape, match):
 ])
 def test_bad_config_raises(overrides, match):
     with pytest.raises((ValueError, KeyError), match=match):
-        MODELS.build(tiny_backbone_cfg(**overrides))
+        MODELS.build(unit_backbone_cfg(**overrides))
 
 
 def test_frozen_tower_survives_train_and_gets_no_grad():
-    model = MODELS.build(tiny_recognizer_cfg())
+    model = MODELS.build(unit_model_cfg())
     model.init_weights()
     model.train()
     enc = model.backbone.spatial_encoder
@@ -147,7 +147,7 @@ def test_speed_switches_do_not_change_results():
             subsample_before_embedding=False,
             fused_attention=False,
             spatial_encoder=dict(
-                type='DiSTCLIPVisual', arch=TINY_CLIP, fused_attention=False)),
+                type='DiSTCLIPVisual', arch=UNIT_CLIP, fused_attention=False)),
         dict(with_cp=True),
         dict(ada_fold_queries=False, channels_last=False),
     ]
@@ -188,8 +188,8 @@ def test_mismatched_checkpoint_is_refused(tmp_path, overrides, match, strict):
 def test_clip_depth_mismatch_is_refused():
     from projects.dist.models.backbones import DiSTCLIPVisual
     from projects.dist.models.utils.state_checks import CheckpointMismatchError
-    state = DiSTCLIPVisual(arch=TINY_CLIP).state_dict()
-    other = DiSTCLIPVisual(arch=dict(TINY_CLIP, layers=2))
+    state = DiSTCLIPVisual(arch=UNIT_CLIP).state_dict()
+    other = DiSTCLIPVisual(arch=dict(UNIT_CLIP, layers=2))
     with pytest.raises(
             CheckpointMismatchError,
             match=r'3 CLIP blocks .* configured with 2'):
@@ -198,7 +198,7 @@ def test_clip_depth_mismatch_is_refused():
 
 def test_init_weights_leaves_the_clip_tower_untouched():
     torch.manual_seed(0)
-    model = MODELS.build(tiny_backbone_cfg())
+    model = MODELS.build(unit_backbone_cfg())
     before = {
         k: v.clone()
         for k, v in model.spatial_encoder.state_dict().items()
@@ -214,7 +214,7 @@ def test_bf16_tower_features_reach_the_side_network_uncast():
     cast to the side network's float32."""
     model = build(
         spatial_encoder=dict(
-            type='DiSTCLIPVisual', arch=TINY_CLIP, dtype='bf16')).eval()
+            type='DiSTCLIPVisual', arch=UNIT_CLIP, dtype='bf16')).eval()
     seen = []
 
     def spy(module, args):
@@ -250,7 +250,7 @@ def test_inference_traces_as_one_graph():
     """torch.compile sees the whole backbone's inference (the frozen tower's
     no-autograd blocks and the side network's plain paths) as one graph."""
     torch.manual_seed(0)
-    model = MODELS.build(tiny_backbone_cfg())
+    model = MODELS.build(unit_backbone_cfg())
     model.eval()
     with torch.no_grad():
         explained = torch._dynamo.explain(model)(torch.randn(1, 3, 4, 32, 32))

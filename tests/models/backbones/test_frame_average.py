@@ -5,17 +5,10 @@ from mmaction.registry import MODELS
 
 from projects.dist.models.backbones.frame_average import \
     DiSTFrameAverageBaseline
+from tests.helpers import tiny_clip_arch
 
-TINY_ARCH = dict(
-    embed_dim=16,
-    image_size=32,
-    patch_size=16,
-    width=32,
-    layers=2,
-    heads=1,
-    text_width=16,
-    text_heads=1,
-    text_layers=1)
+# 16-dim embeddings: the output sizes asserted below
+TINY_ARCH = tiny_clip_arch(embed_dim=16)
 
 
 def _model(**kwargs):

@@ -6,19 +6,19 @@ import torch
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 
-from ..conftest import CLASS_NAMES, TINY_CLIP, tiny_head_cfg
+from tests.helpers import UNIT_CLASS_NAMES, UNIT_CLIP, unit_head_cfg
 
 
 def build(**overrides):
     torch.manual_seed(0)
-    head = MODELS.build(tiny_head_cfg(**overrides))
+    head = MODELS.build(unit_head_cfg(**overrides))
     head.init_weights()
     return head
 
 
 def test_logits_are_scaled_cosine_similarities():
     head = build()
-    x = torch.randn(4, TINY_CLIP['embed_dim'])
+    x = torch.randn(4, UNIT_CLIP['embed_dim'])
     logits = head(x)
     text = head.text_encoder(head.text_tokens)
     ref = 100.0 * torch.nn.functional.normalize(x, dim=-1) @ \
@@ -33,7 +33,7 @@ def build_counting_text_calls():
     head = build()
     calls = []
     head.text_encoder.register_forward_hook(lambda *a: calls.append(1))
-    return head, torch.randn(2, TINY_CLIP['embed_dim']), calls
+    return head, torch.randn(2, UNIT_CLIP['embed_dim']), calls
 
 
 def test_text_features_cached_and_rebuilt_after_loading():
@@ -72,7 +72,7 @@ def test_text_features_shared_by_fp32_and_autocast_forwards():
 
 def test_swapping_class_names_changes_predictions():
     head = build()
-    x = torch.randn(2, TINY_CLIP['embed_dim'])
+    x = torch.randn(2, UNIT_CLIP['embed_dim'])
     head(x)
     new = ['jumping', 'moving right', 'shrinking', 'spinning']
     head.set_class_names(new, num_classes=4)
@@ -87,10 +87,10 @@ def test_label_file_and_prompt_template(tmp_path):
     path = tmp_path / 'names.txt'
     path.write_text('"moving left"\nmoving right\ngrowing\n\n')
     head = build(class_names=str(path), prompt_template='a video of {}.')
-    assert head.class_names == CLASS_NAMES
+    assert head.class_names == UNIT_CLASS_NAMES
     import open_clip
     ref = open_clip.tokenize(['a video of moving left.'],
-                             context_length=TINY_CLIP['context_length'])
+                             context_length=UNIT_CLIP['context_length'])
     assert torch.equal(head.text_tokens[0], ref[0])
 
 
@@ -108,13 +108,13 @@ def test_label_file_and_prompt_template(tmp_path):
 ])
 def test_bad_arguments_raise(overrides, exc, match):
     with pytest.raises(exc, match=match):
-        MODELS.build(tiny_head_cfg(**overrides))
+        MODELS.build(unit_head_cfg(**overrides))
 
 
 def test_linear_classifier_option_trains_without_text_tower():
     head = build(classifier='linear', class_names=None, dropout_ratio=0.5)
     assert head.text_encoder is None
-    x = torch.randn(3, TINY_CLIP['embed_dim'])
+    x = torch.randn(3, UNIT_CLIP['embed_dim'])
     samples = [ActionDataSample().set_gt_label(i) for i in range(3)]
     losses = head.loss_by_feat(head(x), samples)
     losses['loss_cls'].backward()
@@ -125,7 +125,7 @@ def test_linear_classifier_option_trains_without_text_tower():
 
 def test_loss_with_label_smoothing_and_multi_view_averaging():
     head = build(label_smooth_eps=0.1, average_clips='prob')
-    x = torch.randn(6, TINY_CLIP['embed_dim'])
+    x = torch.randn(6, UNIT_CLIP['embed_dim'])
     samples = [ActionDataSample().set_gt_label(i % 3) for i in range(6)]
     loss = head.loss(x, samples)
     assert loss['loss_cls'].item() > 0
@@ -154,16 +154,16 @@ def test_shipped_label_file_resolves_from_any_directory(tmp_path, monkeypatch):
 def test_class_names_that_would_share_a_classifier_are_refused(
         overrides, match):
     with pytest.raises(ValueError, match=match):
-        MODELS.build(tiny_head_cfg(**overrides))
+        MODELS.build(unit_head_cfg(**overrides))
 
 
 def test_refused_label_set_leaves_the_head_unchanged():
     head = build()
-    x = torch.randn(2, TINY_CLIP['embed_dim'])
+    x = torch.randn(2, UNIT_CLIP['embed_dim'])
     before = head(x)
     with pytest.raises(ValueError, match='identical text tokens'):
         head.set_class_names(['a', 'b', 'c', 'A'], num_classes=4)
-    assert head.num_classes == 3 and head.class_names == CLASS_NAMES
+    assert head.num_classes == 3 and head.class_names == UNIT_CLASS_NAMES
     torch.testing.assert_close(head(x), before)
 
 
@@ -171,7 +171,7 @@ def test_input_projection_from_another_width():
     width = 24  # not the text tower's 16
     head = build(in_channels=width, project_input=True)
     assert isinstance(head.input_proj, torch.nn.Linear)
-    assert head.input_proj.weight.shape == (TINY_CLIP['embed_dim'], width)
+    assert head.input_proj.weight.shape == (UNIT_CLIP['embed_dim'], width)
     x = torch.randn(3, width)
     logits = head(x)
     text = torch.nn.functional.normalize(
@@ -190,10 +190,10 @@ def test_input_projection_is_off_by_default():
     assert head.input_proj is None
     assert not any('input_proj' in k for k in head.state_dict())
     with pytest.raises(ValueError, match='set project_input=True'):
-        MODELS.build(tiny_head_cfg(in_channels=24))
+        MODELS.build(unit_head_cfg(in_channels=24))
     with pytest.raises(ValueError, match="needs classifier='text'"):
         MODELS.build(
-            tiny_head_cfg(
+            unit_head_cfg(
                 classifier='linear', class_names=None, project_input=True))
 
 

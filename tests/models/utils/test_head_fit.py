@@ -7,9 +7,9 @@ from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from torch.nn.modules import module as torch_module
 
-from ..conftest import TINY_CLIP, tiny_backbone_cfg, tiny_recognizer_cfg
+from tests.helpers import UNIT_CLIP, unit_backbone_cfg, unit_model_cfg
 
-E = TINY_CLIP['embed_dim']
+E = UNIT_CLIP['embed_dim']
 
 
 def global_pre_hooks() -> int:
@@ -19,7 +19,7 @@ def global_pre_hooks() -> int:
 def loss_step(head: dict) -> dict:
     """One loss forward of a tiny Recognizer3D with ``head``."""
     torch.manual_seed(0)
-    model = MODELS.build(tiny_recognizer_cfg(head=head))
+    model = MODELS.build(unit_model_cfg(head=head))
     data = model.data_preprocessor(
         dict(
             inputs=[
@@ -65,7 +65,7 @@ def test_heads_that_take_the_embedding_train(head):
 
 def test_backbone_alone_leaves_no_hook_behind():
     torch.manual_seed(0)
-    backbone = MODELS.build(tiny_backbone_cfg())
+    backbone = MODELS.build(unit_backbone_cfg())
     hooks = global_pre_hooks()
     out = backbone(torch.randn(2, 3, 4, 32, 32))
     assert out.shape == (2, E)
@@ -80,7 +80,7 @@ def test_backbone_alone_leaves_no_hook_behind():
 
 def test_hook_goes_when_the_embedding_is_freed():
     torch.manual_seed(0)
-    backbone = MODELS.build(tiny_backbone_cfg())
+    backbone = MODELS.build(unit_backbone_cfg())
     hooks = global_pre_hooks()
     out = backbone(torch.randn(1, 3, 4, 32, 32))
     torch.cat([out, out])  # what multi-view testing does with the outputs

@@ -6,7 +6,8 @@ from mmaction.registry import MODELS
 from projects.dist.models.utils.official_converter import (
     NotOfficialCheckpointError, build_model_config,
     convert_official_state_dict, extract_official_state, infer_official_arch)
-from ..conftest import TINY_CLIP, tiny_backbone_cfg
+from tests.helpers import (UNIT_CLIP, unit_backbone_cfg, unit_head_cfg,
+                           unit_model_cfg)
 
 
 def test_legacy_names_and_prefixes_are_accepted():
@@ -57,21 +58,14 @@ def _build(overrides):
     # official models follow the width // 64 head rule (1 head at width 32)
     overrides = dict(
         spatial_encoder=dict(
-            type='DiSTCLIPVisual', arch=dict(TINY_CLIP, heads=1)),
+            type='DiSTCLIPVisual', arch=dict(UNIT_CLIP, heads=1)),
         ada_heads=None,
         **overrides)
     torch.manual_seed(0)
-    head_cfg = dict(
-        type='DiSTTextHead',
-        num_classes=2,
-        in_channels=16,
-        class_names=['a', 'b'],
-        text_encoder=dict(type='DiSTCLIPText', arch=TINY_CLIP))
     model = MODELS.build(
-        dict(
-            type='Recognizer3D',
-            backbone=tiny_backbone_cfg(**overrides),
-            cls_head=head_cfg))
+        unit_model_cfg(
+            backbone=unit_backbone_cfg(**overrides),
+            head=unit_head_cfg(num_classes=2, class_names=['a', 'b'])))
     model.init_weights()
     return model, model.state_dict()
 
@@ -93,7 +87,7 @@ def test_inferred_arch_and_round_trip(overrides):
     bb = model.backbone
     official = _to_official(ours, len(bb.selected_layers), bb)
     state = extract_official_state({'model_state': official})
-    arch = infer_official_arch(state, text_heads=TINY_CLIP['text_heads'])
+    arch = infer_official_arch(state, text_heads=UNIT_CLIP['text_heads'])
     assert arch['alpha'] == bb.alpha
     assert arch['num_spatial_frames'] == bb.num_spatial_frames
     assert arch['num_selected'] == len(bb.selected_layers)
@@ -216,7 +210,7 @@ def test_model_config_is_built_and_compared_before_writing():
     model, ours = _build(dict(selected_layers=(0, 2), num_ada_layers=1))
     bb = model.backbone
     state = extract_official_state({'model_state': _to_official(ours, 2, bb)})
-    arch = infer_official_arch(state, text_heads=TINY_CLIP['text_heads'])
+    arch = infer_official_arch(state, text_heads=UNIT_CLIP['text_heads'])
     converted, _ = convert_official_state_dict(state)
     check_model_config(
         build_model_config(arch, bb.num_frames, bb.alpha, [0, 2], ['a']),

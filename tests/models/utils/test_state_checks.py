@@ -11,13 +11,13 @@ from mmengine.runner import load_checkpoint
 from projects.dist.models.utils import state_checks
 from projects.dist.models.utils.state_checks import (CheckpointMismatchError,
                                                      allow_partial_load)
-from ..conftest import TINY_CLIP, tiny_head_cfg, tiny_recognizer_cfg
+from tests.helpers import UNIT_CLIP, unit_head_cfg, unit_model_cfg
 
 
 def build(head: dict = None) -> torch.nn.Module:
     """The tiny recognizer (seeded) with an optional head config."""
     torch.manual_seed(0)
-    return MODELS.build(tiny_recognizer_cfg(head=head))
+    return MODELS.build(unit_model_cfg(head=head))
 
 
 def save(tmp_path, state: dict, name: str = 'ckpt.pth') -> str:
@@ -114,7 +114,7 @@ def test_part_of_the_model_is_refused_and_opt_in_loads_it(
 def test_other_class_names_load_every_weight(tmp_path):
     # configs/dist_vitl_f32_k710_k400.py: a K710 checkpoint into the K400
     # model; the text classifier only changes the class names
-    source = build(tiny_head_cfg(num_classes=5, class_names=list('abcde')))
+    source = build(unit_head_cfg(num_classes=5, class_names=list('abcde')))
     path = save(tmp_path, source.state_dict())
     target = build()
     load_checkpoint(target, path, map_location='cpu')
@@ -123,7 +123,7 @@ def test_other_class_names_load_every_weight(tmp_path):
 
 
 def test_linear_head_of_another_size_is_refused(tmp_path):
-    head = tiny_head_cfg(classifier='linear', num_classes=4, class_names=None)
+    head = unit_head_cfg(classifier='linear', num_classes=4, class_names=None)
     path = save(tmp_path, build(head).state_dict())
     other = build(dict(head, num_classes=3))
     with pytest.raises(
@@ -143,7 +143,7 @@ def test_mmaction_head_next_to_dist_is_checked(tmp_path):
     head = dict(
         type='TimeSformerHead',
         num_classes=3,
-        in_channels=TINY_CLIP['embed_dim'])
+        in_channels=UNIT_CLIP['embed_dim'])
     state = build(head).state_dict()
     del state['cls_head.fc_cls.weight']
     with pytest.raises(
@@ -171,9 +171,9 @@ def test_frozen_towers_without_weights_warn_once(monkeypatch):
     assert len(logged) == 1, logged
     assert 'model.backbone.spatial_encoder.pretrained is None' in logged[0]
     assert not model.backbone.spatial_encoder._forward_pre_hooks  # detached
-    text = MODELS.build(tiny_head_cfg())
+    text = MODELS.build(unit_head_cfg())
     text.init_weights()
-    text(torch.zeros(2, TINY_CLIP['embed_dim']))
+    text(torch.zeros(2, UNIT_CLIP['embed_dim']))
     assert len(logged) == 2 and 'RANDOM weights' in logged[1]
     assert 'model.cls_head.text_encoder.pretrained' in logged[1]
 
@@ -197,7 +197,7 @@ def test_init_recognizer_refuses_an_uncovered_file(tmp_path):
     from mmaction.apis import init_recognizer
     from mmengine.config import Config
     path = save(tmp_path, {})
-    cfg = Config(dict(model=tiny_recognizer_cfg()))
+    cfg = Config(dict(model=unit_model_cfg()))
     with pytest.raises(
             CheckpointMismatchError,
             match='covers none .*an empty state_dict'):
