@@ -19,7 +19,7 @@ from projects.dist_tools.flops import (count_macs, count_model_macs,
                                        count_parameters)
 from tests.helpers import REPO_ROOT, tiny_clip_arch, tiny_model_cfg
 
-NUM_CLASSES = 5
+NUM_CLASSES = tiny_model_cfg()['cls_head']['num_classes']
 TINY_ARCH = tiny_clip_arch()
 
 
