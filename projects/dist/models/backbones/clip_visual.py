@@ -13,7 +13,8 @@ from mmaction.registry import MODELS
 from ..layers.fast_path import use_fast_path
 from ..layers.norm import QUICK_GELU_SCALE
 from ..utils.clip_arch import resolve_clip_arch
-from ..utils.clip_checkpoint import (load_clip_state_dict, load_tower_strict,
+from ..utils.clip_checkpoint import (check_quick_gelu_tag,
+                                     load_clip_state_dict, load_tower_strict,
                                      split_clip_state_dict)
 from ..utils.state_checks import (CheckpointMismatchError, check_complete,
                                   check_count, expect_weights_later,
@@ -79,6 +80,7 @@ class DiSTCLIPVisual(DiSTSpatialEncoder):
             raise ValueError(f'dtype must be one of {list(self._DTYPES)}, '
                              f'got {dtype!r}')
         self.arch = resolve_clip_arch(arch)
+        check_quick_gelu_tag(pretrained, self.arch['name'], 'DiSTCLIPVisual')
         self.pretrained = pretrained
         self.dtype = self._DTYPES[dtype]
         self.fused_attention = fused_attention

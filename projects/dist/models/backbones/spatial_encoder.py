@@ -279,33 +279,41 @@ class RecordsTowerName:
         """Nothing to restore (the record was checked on load)."""
 
 
-def canonical_tokens(tokens: torch.Tensor, num_prefix: int,
-                     frame_token: str) -> torch.Tensor:
-    """Bring a tower's token sequence into DiST's layout.
+def canonical_tokens(intermediates: Sequence, has_class_token: bool,
+                     frame_token: str) -> List[torch.Tensor]:
+    """Bring a library's intermediate outputs into DiST's token layout.
 
     Args:
-        tokens (torch.Tensor): (N, num_prefix + h*w, D), the tower's prefix
-            tokens (class first, if any, then registers) then the patches.
-        num_prefix (int): Leading non-patch tokens.
-        frame_token (str): ``'class'`` keeps token 0 (the class token) as
-            frame token; ``'mean_patch'`` uses the mean patch token.
+        intermediates (Sequence): Per block, either the patch tokens
+            (N, h*w, D) alone (a tower without prefix tokens) or a pair
+            ``(patches (N, h*w, D), prefix (N, P, D))`` as returned by
+            ``forward_intermediates`` of timm / open_clip with prefix
+            tokens requested; the prefix holds the class token first (if
+            any), then register tokens.
+        has_class_token (bool): Whether the prefix starts with a class
+            token.
+        frame_token (str): ``'class'`` puts the class token first;
+            ``'mean_patch'`` the mean of the patch tokens.
 
     Returns:
-        torch.Tensor: (N, 1 + h*w, D).
+        list[torch.Tensor]: (N, 1 + h*w, D) per block; register tokens are
+        dropped.
     """
-    patches = tokens[:, num_prefix:]
-    if frame_token == 'class':
-        if num_prefix < 1:
-            raise ValueError('frame_token="class" needs a class token')
-        first = tokens[:, :1]
-    elif frame_token == 'mean_patch':
-        first = patches.mean(dim=1, keepdim=True)
-    else:
+    if frame_token not in FRAME_TOKENS:
         raise ValueError(f'frame_token must be one of {FRAME_TOKENS}, got '
                          f'{frame_token!r}')
-    if num_prefix == 1 and frame_token == 'class':
-        return tokens
-    return torch.cat([first, patches], dim=1)
+    if frame_token == 'class' and not has_class_token:
+        raise ValueError('frame_token="class" needs a tower with a class '
+                         'token; use "mean_patch"')
+    outs = []
+    for item in intermediates:
+        patches, prefix = item if isinstance(item, tuple) else (item, None)
+        if frame_token == 'class':
+            first = prefix[:, :1]
+        else:
+            first = patches.mean(dim=1, keepdim=True)
+        outs.append(torch.cat([first, patches], dim=1))
+    return outs
 
 
 def check_spatial_encoder(tower: torch.nn.Module) -> None:
