@@ -94,6 +94,7 @@ class DiSTCLIPVisual(DiSTSpatialEncoder):
             mlp_ratio=a['mlp_ratio'],
             output_dim=a['embed_dim'],
             act_layer=QuickGELU)
+        check_block_layout(self.visual.transformer.resblocks[0])
         self._freeze()
 
     @property
@@ -261,6 +262,60 @@ class DiSTCLIPVisual(DiSTSpatialEncoder):
                 if i in wanted:
                     outs.append(x)
         return outs
+
+
+#: open_clip versions whose ``ResidualAttentionBlock`` layout this tower's
+#: state-dict names and fast path were tested with (see setup.py).
+TESTED_OPEN_CLIP = '>=3.3,<3.4'
+
+
+def block_layout_problems(block: nn.Module) -> List[str]:
+    """What of the open_clip block layout this tower relies on is missing.
+
+    The OpenAI state-dict names (``attn.in_proj_weight``, ``mlp.c_fc``, ...)
+    that converted official checkpoints use, and the fast path
+    (:func:`_inference_block`), read an open_clip ``ResidualAttentionBlock``
+    of this layout: ``ln_1``, ``attn`` (``nn.MultiheadAttention`` with a
+    fused ``in_proj_weight``/``in_proj_bias`` and ``out_proj``), ``ls_1``,
+    ``ln_2``, ``mlp`` (``c_fc``, ``gelu``, ``c_proj``), ``ls_2``.
+
+    Args:
+        block (nn.Module): ``visual.transformer.resblocks[i]``.
+
+    Returns:
+        list[str]: Descriptions of the missing parts (empty if none).
+    """
+    problems = []
+    for name in ('ln_1', 'ln_2', 'ls_1', 'ls_2', 'attn', 'mlp'):
+        if not isinstance(getattr(block, name, None), nn.Module):
+            problems.append(f'no submodule {name}')
+    attn = getattr(block, 'attn', None)
+    if attn is not None and not isinstance(attn, nn.MultiheadAttention):
+        problems.append(f'attn is {type(attn).__name__}, not '
+                        'nn.MultiheadAttention')
+    for name in ('in_proj_weight', 'in_proj_bias', 'out_proj', 'num_heads'):
+        if attn is not None and getattr(attn, name, None) is None:
+            problems.append(f'attn has no {name}')
+    mlp = getattr(block, 'mlp', None)
+    for name in ('c_fc', 'gelu', 'c_proj'):
+        if mlp is not None and not hasattr(mlp, name):
+            problems.append(f'mlp has no {name}')
+    return problems
+
+
+def check_block_layout(block: nn.Module) -> None:
+    """Raise a clear error when open_clip's block layout is not the one
+    this tower was written for (see :func:`block_layout_problems`)."""
+    problems = block_layout_problems(block)
+    if problems:
+        import open_clip
+        raise RuntimeError(
+            f'open_clip {open_clip.__version__} builds '
+            f'{type(block).__name__} without the layout DiSTCLIPVisual '
+            f'relies on ({"; ".join(problems)}); it was tested with '
+            f'open_clip_torch{TESTED_OPEN_CLIP} (requirements/runtime.txt). '
+            'Install that version, or use DiSTOpenCLIPVisual, which reads '
+            "open_clip's public forward_intermediates")
 
 
 def _is_plain_block(block) -> bool:

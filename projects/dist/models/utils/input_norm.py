@@ -27,9 +27,13 @@ class NormalisationMismatchError(ValueError):
 
 
 def _values(x) -> Optional[tuple]:
-    return None if x is None else tuple(
-        float(v)
-        for v in (x.flatten().tolist() if hasattr(x, 'flatten') else x))
+    """The values of a mean/std buffer or list; None when absent or on the
+    meta device (a model built for counting, without values)."""
+    if x is None or getattr(x, 'is_meta', False):
+        return None
+    if hasattr(x, 'flatten'):
+        x = x.flatten().tolist()
+    return tuple(float(v) for v in x)
 
 
 def check_input_normalisation(data_preprocessor: nn.Module,
