@@ -235,3 +235,10 @@ def test_incomplete_tower_is_refused():
 
     with pytest.raises(TypeError, match=r"NotATower lacks \['width'"):
         check_spatial_encoder(NotATower())
+
+
+def test_open_clip_tower_builds_on_the_meta_device():
+    """get_flops.py and the metafile tests count a model built on 'meta'."""
+    with torch.device('meta'):
+        tower = DiSTOpenCLIPVisual(model_name='DiSTTiny-ViT')
+    assert all(p.is_meta for p in tower.parameters())

@@ -81,7 +81,8 @@ def create_open_clip_model(model_name: str,
         pretrained_text=False,
         require_pretrained=pretrained is not None,
         quick_gelu=quick_gelu,
-        device='cpu')
+        # the default device: 'meta' when a model is built for counting
+        device=torch.get_default_device())
 
 
 @MODELS.register_module()
