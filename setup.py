@@ -55,7 +55,11 @@ setup(
         'torch>=2.0',
         'mmengine>=0.10.0,<1.0.0',
         'mmaction2==1.2.0',
-        'open_clip_torch>=2.23',
+        # DiSTCLIPVisual reads open_clip's block layout (checked at
+        # construction): the tested range
+        'open_clip_torch>=3.3,<3.4',
+        # DiSTTimmVisual: forward_intermediates with prefix tokens
+        'timm>=1.0.31,<2',
         'decord>=0.6.0',
         'importlib-metadata',
         'setuptools<82',

@@ -20,6 +20,7 @@ from mmengine.runner import load_checkpoint
 from projects.dist.datasets.robust_video_dataset import (AnnotationListError,
                                                          read_annotation_list)
 from projects.dist.models.utils.clip_arch import resolve_clip_arch
+from projects.dist.models.utils.input_norm import NormalisationMismatchError
 from projects.dist.models.utils.official_converter import (
     ConverterArgumentError, NotOfficialCheckpointError, extract_official_state,
     resolve_text_heads)
@@ -64,6 +65,22 @@ def forward(shape: tuple) -> None:
     """Run the recognizer on one clip of ``shape`` (C, T, H, W)."""
     model = build()
     model(torch.zeros((1, 1) + shape), mode='tensor')
+
+
+#: a timm ViT of the tiny CLIP's shape (32 px, 8 px patches, 2 blocks)
+TINY_TIMM = dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=2)
+
+
+def load_other_tower_checkpoint(tmp_path) -> None:
+    """Load a checkpoint whose tower is a timm ViT into the tiny model."""
+    cfg = model_cfg(
+        spatial_encoder=dict(
+            type='DiSTTimmVisual',
+            model_name='vit_small_patch16_224',
+            model_kwargs=TINY_TIMM))
+    cfg['data_preprocessor'].update(mean=[127.5] * 3, std=[127.5] * 3)
+    state = MODELS.build(cfg).state_dict()
+    build().load_state_dict(state, strict=False)
 
 
 def load_into_tiny(tmp_path, strict: bool = True, edit=None, **source) -> None:
@@ -357,6 +374,40 @@ CASES = {
      UnsupportedBackboneError, 'cannot derive the clip shape of Linear',
      r"expected a backbone of type \['DiST', 'DiSTFrameAverageBaseline'\]; "
      r'give the shape explicitly \(--shape\)'),
+    'GELU-trained open_clip tag in a QuickGELU tower': (
+        lambda p: MODELS.build(
+            dict(
+                type='DiSTCLIPVisual',
+                arch='ViT-B/16',
+                pretrained='laion2b_s34b_b88k')), ValueError,
+        r"tag 'laion2b_s34b_b88k' of 'ViT-B-16' was trained with GELU",
+        r"use type='DiSTOpenCLIPVisual', model_name='ViT-B-16'"),
+    'data_preprocessor normalisation is not the tower\'s':
+    (lambda p: MODELS.build(
+        dict(
+            model_cfg(),
+            data_preprocessor=dict(
+                type='ActionDataPreprocessor',
+                mean=[123.675, 116.28, 103.53],
+                std=[58.395, 57.12, 57.375],
+                format_shape='NCTHW'))), NormalisationMismatchError,
+     r'normalises with mean=\[123\.6750, 116\.2800, 103\.5300\]',
+     r'expects mean=\[122\.7709, 116\.7460, 104\.0937\]'),
+    'checkpoint trained on another tower': (load_other_tower_checkpoint,
+                                            CheckpointMismatchError,
+                                            r'trained with the spatial '
+                                            r'encoder timm vit_small',
+                                            r'configured with DiSTCLIPVisual'),
+    'class token asked of a tower without one': (
+        lambda p: MODELS.build(
+            dict(
+                type='DiSTTimmVisual',
+                model_name='vit_small_patch16_224',
+                model_kwargs=dict(
+                    TINY_TIMM, class_token=False, global_pool='avg'),
+                frame_token='class')), ValueError,
+        r"'vit_small_patch16_224' has no class token",
+        r"use frame_token='mean_patch'"),
 }
 
 

@@ -122,7 +122,7 @@ def patch_embedded_frames(model: torch.nn.Module, shape: Tuple[int, ...],
     if not isinstance(tower, DiSTCLIPVisual):
         return None
     n, c, _, h, w = shape
-    patch = tower.arch['patch_size']
+    patch = tower.patch_size
     # a (width, C, patch, patch) convolution at every patch position
     one_frame = tower.width * c * patch * patch * (h // patch) * (w // patch)
     return patch_embed_macs / one_frame / n

@@ -6,7 +6,7 @@ forward pass (the lower bound of inference, timed on its own). Both come from
 the backbones' public attributes and methods:
 
 * :class:`~projects.dist.models.DiST`: ``num_frames``, the tower's
-  ``arch['image_size']`` and :meth:`DiST.spatial_features`;
+  ``image_size`` and :meth:`DiST.spatial_features`;
 * :class:`~projects.dist.models.DiSTFrameAverageBaseline`: ``num_frames``,
   ``frame_stride`` and the tower's last block (``num_layers``).
 """
@@ -49,7 +49,7 @@ def default_clip_shape(backbone: nn.Module) -> Tuple[int, int, int, int]:
     """
     _check_supported(backbone, 'the clip shape',
                      'give the shape explicitly (--shape)')
-    size = backbone.spatial_encoder.arch['image_size']
+    size = backbone.spatial_encoder.image_size
     return (3, int(backbone.num_frames), size, size)
 
 

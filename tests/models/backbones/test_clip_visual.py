@@ -150,3 +150,27 @@ def test_frozen_tower_outputs_do_not_alias():
     out = enc_trainable(frames, [1])[0]
     assert out.requires_grad
     assert_close_model(out, ref[1])
+
+
+def test_open_clip_block_layout_is_the_one_relied_on():
+    """DiSTCLIPVisual's state-dict names and fast path read open_clip's
+    ResidualAttentionBlock layout: the installed open_clip has it, and a
+    changed layout fails loudly at construction, naming the version."""
+    import open_clip
+
+    from projects.dist.models.backbones import clip_visual
+    tower = clip_visual.DiSTCLIPVisual(arch=TINY_CLIP)
+    block = tower.visual.transformer.resblocks[0]
+    assert clip_visual.block_layout_problems(block) == []
+
+    class NewAttention(torch.nn.Module):
+        pass
+
+    block.attn = NewAttention()
+    with pytest.raises(
+            RuntimeError,
+            match=rf'open_clip {open_clip.__version__} builds '
+            r'ResidualAttentionBlock without the layout DiSTCLIPVisual '
+            r'relies on \(attn is NewAttention, not nn.MultiheadAttention;'
+            r' attn has no in_proj_weight'):
+        clip_visual.check_block_layout(block)

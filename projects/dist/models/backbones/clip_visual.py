@@ -6,23 +6,30 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
-from mmengine.model import BaseModule
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.transformer import QuickGELU, VisionTransformer
 
 from mmaction.registry import MODELS
 from ..layers.fast_path import use_fast_path
 from ..layers.norm import QUICK_GELU_SCALE
 from ..utils.clip_arch import resolve_clip_arch
-from ..utils.clip_checkpoint import (load_clip_state_dict, load_tower_strict,
+from ..utils.clip_checkpoint import (check_quick_gelu_tag,
+                                     load_clip_state_dict, load_tower_strict,
                                      split_clip_state_dict)
 from ..utils.state_checks import (CheckpointMismatchError, check_complete,
                                   check_count, expect_weights_later,
                                   weights_loaded)
+from .spatial_encoder import DiSTSpatialEncoder
 
 
 @MODELS.register_module()
-class DiSTCLIPVisual(BaseModule):
+class DiSTCLIPVisual(DiSTSpatialEncoder):
     """CLIP ViT image tower (open_clip, OpenAI parameter names), frozen.
+
+    The spatial encoder of DiST's released checkpoints: one implementation
+    of :class:`DiSTSpatialEncoder` (class token first, QuickGELU, OpenAI's
+    input normalisation). For other open_clip models and pretrained tags
+    use ``DiSTOpenCLIPVisual``.
 
     Runs patch embedding, ``ln_pre`` and the transformer blocks, and returns
     the raw residual stream (before ``ln_post``) after each requested block.
@@ -56,8 +63,8 @@ class DiSTCLIPVisual(BaseModule):
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
-    #: checks its own tensors when loaded (see utils/state_checks.py)
-    checks_own_load = True
+    supports_token_path = True
+    _input_name = 'CLIP input'
 
     _DTYPES = dict(fp32=torch.float32, fp16=torch.float16, bf16=torch.bfloat16)
 
@@ -68,13 +75,13 @@ class DiSTCLIPVisual(BaseModule):
                  dtype: str = 'fp32',
                  fused_attention: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(frozen=frozen, init_cfg=init_cfg)
         if dtype not in self._DTYPES:
             raise ValueError(f'dtype must be one of {list(self._DTYPES)}, '
                              f'got {dtype!r}')
         self.arch = resolve_clip_arch(arch)
+        check_quick_gelu_tag(pretrained, self.arch['name'], 'DiSTCLIPVisual')
         self.pretrained = pretrained
-        self.frozen = frozen
         self.dtype = self._DTYPES[dtype]
         self.fused_attention = fused_attention
         a = self.arch
@@ -87,7 +94,38 @@ class DiSTCLIPVisual(BaseModule):
             mlp_ratio=a['mlp_ratio'],
             output_dim=a['embed_dim'],
             act_layer=QuickGELU)
+        check_block_layout(self.visual.transformer.resblocks[0])
         self._freeze()
+
+    @property
+    def tower_name(self) -> str:
+        """str: ``'DiSTCLIPVisual (OpenAI CLIP)'``."""
+        return 'DiSTCLIPVisual (OpenAI CLIP)'
+
+    @property
+    def patch_size(self) -> int:
+        """int: Patch side in pixels."""
+        return self.arch['patch_size']
+
+    @property
+    def image_size(self) -> int:
+        """int: Input side in pixels."""
+        return self.arch['image_size']
+
+    @property
+    def embed_dim(self) -> int:
+        """int: CLIP joint image-text embedding size."""
+        return self.arch['embed_dim']
+
+    @property
+    def mean(self) -> tuple:
+        """tuple[float, float, float]: OpenAI CLIP's mean, 0-255 scale."""
+        return tuple(255 * m for m in OPENAI_DATASET_MEAN)
+
+    @property
+    def std(self) -> tuple:
+        """tuple[float, float, float]: OpenAI CLIP's std, 0-255 scale."""
+        return tuple(255 * s for s in OPENAI_DATASET_STD)
 
     @property
     def width(self) -> int:
@@ -146,6 +184,7 @@ class DiSTCLIPVisual(BaseModule):
             state_dict (dict): State dict being loaded.
             prefix (str): This module's prefix in it.
         """
+        self._check_tower_record(state_dict, prefix)
         check_count(state_dict, prefix,
                     r'visual\.transformer\.resblocks\.(\d+)\.',
                     self.num_layers, 'CLIP blocks', f' (arch={self.arch})')
@@ -162,13 +201,6 @@ class DiSTCLIPVisual(BaseModule):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         if any(k.startswith(prefix + 'visual.') for k in state_dict):
             weights_loaded(self)
-
-    def train(self, mode: bool = True) -> 'DiSTCLIPVisual':
-        """Set training mode; a frozen tower stays in eval mode."""
-        super().train(mode)
-        if self.frozen:
-            self.visual.eval()
-        return self
 
     def forward(self, frames: torch.Tensor,
                 out_indices: Sequence[int]) -> List[torch.Tensor]:
@@ -196,15 +228,7 @@ class DiSTCLIPVisual(BaseModule):
             torch.Tensor: Tokens, (N, 1 + h*w, D).
         """
         v = self.visual
-        size = self.arch['image_size']
-        if frames.dim() != 4 or frames.shape[1] != 3:
-            raise ValueError('expected frames of shape (N, 3, H, W), got '
-                             f'{tuple(frames.shape)}')
-        if tuple(frames.shape[-2:]) != (size, size):
-            raise ValueError(
-                f'frame size {tuple(frames.shape[-2:])} does not match the '
-                f'CLIP input size {(size, size)} of this arch (positional '
-                'embeddings are not resized); resize/crop frames to it')
+        self._check_frames(frames)
         with torch.no_grad() if self.frozen else nullcontext():
             x = v.conv1(frames.to(self.dtype))  # (N, D, h, w)
             x = x.flatten(2).transpose(1, 2)  # (N, h*w, D)
@@ -238,6 +262,60 @@ class DiSTCLIPVisual(BaseModule):
                 if i in wanted:
                     outs.append(x)
         return outs
+
+
+#: open_clip versions whose ``ResidualAttentionBlock`` layout this tower's
+#: state-dict names and fast path were tested with (see setup.py).
+TESTED_OPEN_CLIP = '>=3.3,<3.4'
+
+
+def block_layout_problems(block: nn.Module) -> List[str]:
+    """What of the open_clip block layout this tower relies on is missing.
+
+    The OpenAI state-dict names (``attn.in_proj_weight``, ``mlp.c_fc``, ...)
+    that converted official checkpoints use, and the fast path
+    (:func:`_inference_block`), read an open_clip ``ResidualAttentionBlock``
+    of this layout: ``ln_1``, ``attn`` (``nn.MultiheadAttention`` with a
+    fused ``in_proj_weight``/``in_proj_bias`` and ``out_proj``), ``ls_1``,
+    ``ln_2``, ``mlp`` (``c_fc``, ``gelu``, ``c_proj``), ``ls_2``.
+
+    Args:
+        block (nn.Module): ``visual.transformer.resblocks[i]``.
+
+    Returns:
+        list[str]: Descriptions of the missing parts (empty if none).
+    """
+    problems = []
+    for name in ('ln_1', 'ln_2', 'ls_1', 'ls_2', 'attn', 'mlp'):
+        if not isinstance(getattr(block, name, None), nn.Module):
+            problems.append(f'no submodule {name}')
+    attn = getattr(block, 'attn', None)
+    if attn is not None and not isinstance(attn, nn.MultiheadAttention):
+        problems.append(f'attn is {type(attn).__name__}, not '
+                        'nn.MultiheadAttention')
+    for name in ('in_proj_weight', 'in_proj_bias', 'out_proj', 'num_heads'):
+        if attn is not None and getattr(attn, name, None) is None:
+            problems.append(f'attn has no {name}')
+    mlp = getattr(block, 'mlp', None)
+    for name in ('c_fc', 'gelu', 'c_proj'):
+        if mlp is not None and not hasattr(mlp, name):
+            problems.append(f'mlp has no {name}')
+    return problems
+
+
+def check_block_layout(block: nn.Module) -> None:
+    """Raise a clear error when open_clip's block layout is not the one
+    this tower was written for (see :func:`block_layout_problems`)."""
+    problems = block_layout_problems(block)
+    if problems:
+        import open_clip
+        raise RuntimeError(
+            f'open_clip {open_clip.__version__} builds '
+            f'{type(block).__name__} without the layout DiSTCLIPVisual '
+            f'relies on ({"; ".join(problems)}); it was tested with '
+            f'open_clip_torch{TESTED_OPEN_CLIP} (requirements/runtime.txt). '
+            'Install that version, or use DiSTOpenCLIPVisual, which reads '
+            "open_clip's public forward_intermediates")
 
 
 def _is_plain_block(block) -> bool:

@@ -9,7 +9,8 @@ from open_clip.transformer import QuickGELU, TextTransformer
 
 from mmaction.registry import MODELS
 from ..utils.clip_arch import resolve_clip_arch
-from ..utils.clip_checkpoint import (load_clip_state_dict, load_tower_strict,
+from ..utils.clip_checkpoint import (check_quick_gelu_tag,
+                                     load_clip_state_dict, load_tower_strict,
                                      split_clip_state_dict)
 from ..utils.state_checks import (check_complete, expect_weights_later,
                                   weights_loaded)
@@ -42,6 +43,7 @@ class DiSTCLIPText(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch = resolve_clip_arch(arch)
+        check_quick_gelu_tag(pretrained, self.arch['name'], 'DiSTCLIPText')
         self.pretrained = pretrained
         self.frozen = frozen
         a = self.arch

@@ -58,6 +58,39 @@ def load_clip_state_dict(
     return state
 
 
+def check_quick_gelu_tag(pretrained: Optional[str], arch_name: Optional[str],
+                         what: str) -> None:
+    """Refuse an open_clip pretrained tag whose weights were not trained
+    with QuickGELU, for a tower that always runs QuickGELU (OpenAI CLIP).
+
+    Runs at construction, without downloads: open_clip's pretrained config
+    of the tag says which activation its weights were trained with.
+
+    Args:
+        pretrained (str, optional): A file or an open_clip tag.
+        arch_name (str, optional): The open_clip model name of the arch.
+        what (str): The tower's class name (for the message).
+    """
+    if pretrained is None or osp.isfile(pretrained) or arch_name is None:
+        return
+    if osp.sep in pretrained or pretrained.endswith(('.pt', '.pth', '.bin')):
+        return  # a missing file: reported when loaded
+    import open_clip
+    tag_cfg = open_clip.get_pretrained_cfg(arch_name, pretrained)
+    if not tag_cfg:
+        raise KeyError(
+            f'{pretrained!r} is neither a file nor an open_clip pretrained '
+            f'tag of {arch_name!r}; its tags are '
+            f'{open_clip.list_pretrained_tags_by_model(arch_name)}')
+    if not tag_cfg.get('quick_gelu', False):
+        raise ValueError(
+            f'open_clip tag {pretrained!r} of {arch_name!r} was trained with '
+            f'GELU, but {what} always runs QuickGELU (OpenAI CLIP); use '
+            f"type='DiSTOpenCLIPVisual', model_name={arch_name!r}, "
+            f'pretrained={pretrained!r}, which builds the activation the '
+            "tag's weights were trained with")
+
+
 def split_clip_state_dict(state: Dict[str, torch.Tensor]) -> tuple:
     """Split a CLIP state dict into visual, text and logit-scale parts.
 
