@@ -9,7 +9,7 @@ def default_clip_shape(backbone: nn.Module) -> Tuple[int, int, int, int]:
     """Return the (C, T, H, W) shape of one clip the backbone expects.
 
     ``T`` is the backbone's ``num_frames`` and ``H = W`` the input size of
-    its frozen image tower (``spatial_encoder.arch['image_size']``).
+    its frozen image tower (``spatial_encoder.image_size``).
 
     Args:
         backbone (nn.Module): E.g. :class:`DiST` or
@@ -19,14 +19,14 @@ def default_clip_shape(backbone: nn.Module) -> Tuple[int, int, int, int]:
         tuple[int, int, int, int]: (3, T, H, W).
     """
     tower = getattr(backbone, 'spatial_encoder', None)
-    arch = getattr(tower, 'arch', None)
+    size = getattr(tower, 'image_size', None)
     num_frames = getattr(backbone, 'num_frames', None)
-    if arch is None or num_frames is None:
+    if size is None or num_frames is None:
         raise ValueError(
             f'cannot derive the clip shape of {type(backbone).__name__} (it '
-            'needs num_frames and spatial_encoder.arch); give the shape '
+            'needs num_frames and spatial_encoder.image_size); give the '
+            'shape '
             'explicitly')
-    size = arch['image_size']
     return (3, int(num_frames), size, size)
 
 

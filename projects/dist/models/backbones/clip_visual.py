@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
-from mmengine.model import BaseModule
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.transformer import QuickGELU, VisionTransformer
 
 from mmaction.registry import MODELS
@@ -18,11 +18,17 @@ from ..utils.clip_checkpoint import (load_clip_state_dict, load_tower_strict,
 from ..utils.state_checks import (CheckpointMismatchError, check_complete,
                                   check_count, expect_weights_later,
                                   weights_loaded)
+from .spatial_encoder import DiSTSpatialEncoder
 
 
 @MODELS.register_module()
-class DiSTCLIPVisual(BaseModule):
+class DiSTCLIPVisual(DiSTSpatialEncoder):
     """CLIP ViT image tower (open_clip, OpenAI parameter names), frozen.
+
+    The spatial encoder of DiST's released checkpoints: one implementation
+    of :class:`DiSTSpatialEncoder` (class token first, QuickGELU, OpenAI's
+    input normalisation). For other open_clip models and pretrained tags
+    use ``DiSTOpenCLIPVisual``.
 
     Runs patch embedding, ``ln_pre`` and the transformer blocks, and returns
     the raw residual stream (before ``ln_post``) after each requested block.
@@ -56,8 +62,8 @@ class DiSTCLIPVisual(BaseModule):
         init_cfg (dict, optional): MMEngine init config. Defaults to None.
     """
 
-    #: checks its own tensors when loaded (see utils/state_checks.py)
-    checks_own_load = True
+    supports_token_path = True
+    _input_name = 'CLIP input'
 
     _DTYPES = dict(fp32=torch.float32, fp16=torch.float16, bf16=torch.bfloat16)
 
@@ -68,13 +74,12 @@ class DiSTCLIPVisual(BaseModule):
                  dtype: str = 'fp32',
                  fused_attention: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(frozen=frozen, init_cfg=init_cfg)
         if dtype not in self._DTYPES:
             raise ValueError(f'dtype must be one of {list(self._DTYPES)}, '
                              f'got {dtype!r}')
         self.arch = resolve_clip_arch(arch)
         self.pretrained = pretrained
-        self.frozen = frozen
         self.dtype = self._DTYPES[dtype]
         self.fused_attention = fused_attention
         a = self.arch
@@ -88,6 +93,36 @@ class DiSTCLIPVisual(BaseModule):
             output_dim=a['embed_dim'],
             act_layer=QuickGELU)
         self._freeze()
+
+    @property
+    def tower_name(self) -> str:
+        """str: ``'DiSTCLIPVisual (OpenAI CLIP)'``."""
+        return 'DiSTCLIPVisual (OpenAI CLIP)'
+
+    @property
+    def patch_size(self) -> int:
+        """int: Patch side in pixels."""
+        return self.arch['patch_size']
+
+    @property
+    def image_size(self) -> int:
+        """int: Input side in pixels."""
+        return self.arch['image_size']
+
+    @property
+    def embed_dim(self) -> int:
+        """int: CLIP joint image-text embedding size."""
+        return self.arch['embed_dim']
+
+    @property
+    def mean(self) -> tuple:
+        """tuple[float, float, float]: OpenAI CLIP's mean, 0-255 scale."""
+        return tuple(255 * m for m in OPENAI_DATASET_MEAN)
+
+    @property
+    def std(self) -> tuple:
+        """tuple[float, float, float]: OpenAI CLIP's std, 0-255 scale."""
+        return tuple(255 * s for s in OPENAI_DATASET_STD)
 
     @property
     def width(self) -> int:
@@ -146,6 +181,7 @@ class DiSTCLIPVisual(BaseModule):
             state_dict (dict): State dict being loaded.
             prefix (str): This module's prefix in it.
         """
+        self._check_tower_record(state_dict, prefix)
         check_count(state_dict, prefix,
                     r'visual\.transformer\.resblocks\.(\d+)\.',
                     self.num_layers, 'CLIP blocks', f' (arch={self.arch})')
@@ -162,13 +198,6 @@ class DiSTCLIPVisual(BaseModule):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         if any(k.startswith(prefix + 'visual.') for k in state_dict):
             weights_loaded(self)
-
-    def train(self, mode: bool = True) -> 'DiSTCLIPVisual':
-        """Set training mode; a frozen tower stays in eval mode."""
-        super().train(mode)
-        if self.frozen:
-            self.visual.eval()
-        return self
 
     def forward(self, frames: torch.Tensor,
                 out_indices: Sequence[int]) -> List[torch.Tensor]:
@@ -196,15 +225,7 @@ class DiSTCLIPVisual(BaseModule):
             torch.Tensor: Tokens, (N, 1 + h*w, D).
         """
         v = self.visual
-        size = self.arch['image_size']
-        if frames.dim() != 4 or frames.shape[1] != 3:
-            raise ValueError('expected frames of shape (N, 3, H, W), got '
-                             f'{tuple(frames.shape)}')
-        if tuple(frames.shape[-2:]) != (size, size):
-            raise ValueError(
-                f'frame size {tuple(frames.shape[-2:])} does not match the '
-                f'CLIP input size {(size, size)} of this arch (positional '
-                'embeddings are not resized); resize/crop frames to it')
+        self._check_frames(frames)
         with torch.no_grad() if self.frozen else nullcontext():
             x = v.conv1(frames.to(self.dtype))  # (N, D, h, w)
             x = x.flatten(2).transpose(1, 2)  # (N, h*w, D)

@@ -16,6 +16,7 @@ from ..utils.head_fit import watch_embedding_consumer
 from ..utils.precision import autocast_dtype
 from ..utils.state_checks import (CheckpointMismatchError, check_complete,
                                   check_count)
+from .spatial_encoder import check_spatial_encoder
 
 
 @MODELS.register_module()
@@ -55,7 +56,12 @@ class DiST(BaseModule):
     ``FormatShape(input_format='NCTHW')`` delivers them.
 
     Args:
-        spatial_encoder (dict): Config of the frozen image tower. Defaults to
+        spatial_encoder (dict): Config of the frozen image tower, any
+            implementation of the interface in
+            :mod:`~projects.dist.models.backbones.spatial_encoder`
+            (``DiSTCLIPVisual``, ``DiSTOpenCLIPVisual``, ``DiSTTimmVisual``,
+            ...). Token 0 of its outputs (class token or the tower's stated
+            substitute) feeds the CLS shortcut. Defaults to
             ``dict(type='DiSTCLIPVisual', arch='ViT-B/16')``.
         num_frames (int): Frames T of the input clip (the temporal stream's
             frame count). Defaults to 16.
@@ -87,7 +93,8 @@ class DiST(BaseModule):
             64`` if None.
         ada_mlp_ratio (float): Ada-pooling MLP ratio. Defaults to 4.
         output_dim (int, optional): Video embedding size E; None uses the
-            CLIP joint embedding size (required by the text classifier).
+            tower's ``embed_dim`` (the joint image-text size of CLIP-style
+            towers, required by the text classifier).
         init_std (float): Std of the truncated-normal init of the side
             network's linear/conv weights and tokens. Defaults to 0.02.
         subsample_before_embedding (bool): Drop the frames CLIP does not
@@ -139,6 +146,7 @@ class DiST(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.spatial_encoder = MODELS.build(spatial_encoder)
+        check_spatial_encoder(self.spatial_encoder)
         depth = self.spatial_encoder.num_layers
         clip_dim = self.spatial_encoder.width
         if alpha < 1 or num_frames % alpha:
@@ -153,18 +161,23 @@ class DiST(BaseModule):
             raise ValueError(
                 f'selected_layers must be distinct ascending CLIP block '
                 f'indices in [0, {depth - 1}], got {list(selected_layers)}')
-        spatial_patch_size = (
-            spatial_patch_size or self.spatial_encoder.arch['patch_size'])
-        grid = self.spatial_encoder.grid_size
-        image_size = self.spatial_encoder.arch['image_size']
+        tower = self.spatial_encoder
+        spatial_patch_size = spatial_patch_size or tower.patch_size
+        grid = tower.grid_size
+        image_size = tower.image_size
         if image_size % spatial_patch_size or (image_size //
                                                spatial_patch_size) != grid[0]:
             raise ValueError(
                 f'temporal stem patch {spatial_patch_size} gives a '
                 f'{image_size // spatial_patch_size}-wide grid at '
                 f'{image_size} px but the CLIP tower has a {grid[0]}-wide '
-                f'grid; use spatial_patch_size='
-                f"{self.spatial_encoder.arch['patch_size']}")
+                f'grid; use spatial_patch_size={tower.patch_size}')
+        if not subsample_before_embedding and not tower.supports_token_path:
+            raise ValueError(
+                f'subsample_before_embedding=False needs a spatial encoder '
+                f'with a separate patch-embedding step (embed/forward_tokens)'
+                f'; {tower.tower_name} has none: use '
+                'subsample_before_embedding=True (same results)')
         if temporal_patch_size % 2 != 1:
             raise ValueError('temporal_patch_size must be odd, got '
                              f'{temporal_patch_size}')
@@ -211,7 +224,7 @@ class DiST(BaseModule):
         self.aggregator = AdaPoolingAggregator(
             integration_dim,
             clip_dim,
-            output_dim or self.spatial_encoder.arch['embed_dim'],
+            output_dim or tower.embed_dim,
             ts,
             num_layers=num_ada_layers,
             num_heads=ada_heads,

@@ -6,6 +6,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from mmaction.registry import MODELS
+from .spatial_encoder import check_spatial_encoder
 
 
 @MODELS.register_module()
@@ -47,10 +48,11 @@ class DiSTFrameAverageBaseline(BaseModule):
             raise ValueError(f'num_frames ({num_frames}) must be a positive '
                              f'multiple of frame_stride ({frame_stride})')
         self.spatial_encoder = MODELS.build(spatial_encoder)
+        check_spatial_encoder(self.spatial_encoder)
         self.num_frames = num_frames
         self.frame_stride = frame_stride
         width = self.spatial_encoder.width
-        out = output_dim or self.spatial_encoder.arch['embed_dim']
+        out = output_dim or self.spatial_encoder.embed_dim
         self.mlp = nn.Sequential(
             nn.LayerNorm(width), nn.Linear(width, hidden_dim), nn.GELU(),
             nn.Linear(hidden_dim, out))
