@@ -2,5 +2,8 @@
 from .clip_visual import DiSTCLIPVisual
 from .dist import DiST
 from .frame_average import DiSTFrameAverageBaseline
+from .mmpretrain_visual import DiSTMMPretrainViT
 
-__all__ = ['DiST', 'DiSTCLIPVisual', 'DiSTFrameAverageBaseline']
+__all__ = [
+    'DiST', 'DiSTCLIPVisual', 'DiSTFrameAverageBaseline', 'DiSTMMPretrainViT'
+]
