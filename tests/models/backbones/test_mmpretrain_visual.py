@@ -1,14 +1,19 @@
 """Tests of the mmpretrain image tower (DiSTMMPretrainViT): DiST's side
 network receives exactly mmpretrain's own ``out_type='raw'`` tokens, frozen
 semantics, strict weight loading, refusal of other towers' checkpoints."""
+import os.path as osp
+
 import pytest
 import torch
 from mmaction.registry import MODELS
+from mmengine.config import Config
+from mmengine.runner import Runner
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 
 from projects.dist.models.backbones import DiSTMMPretrainViT
 from projects.dist.models.utils.state_checks import CheckpointMismatchError
 from tests.numerics import assert_close_rounding
+from tests.tools.tiny_dist import REPO_ROOT
 from ..conftest import TINY_CLIP
 
 #: a 3-block, 32-wide ViT on 28 px frames (2x2 patches of 14 px)
@@ -272,3 +277,36 @@ def test_bad_configs_are_refused(kw, match):
     args.update(kw)
     with pytest.raises(ValueError, match=match):
         DiSTMMPretrainViT(**args)
+
+
+def test_one_epoch_tiny_training_on_synthetic_data(tmp_path):
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic_mmpretrain.py'))
+    data_root = str(tmp_path / 'data')
+    for split in ('train', 'val', 'test'):
+        loader = cfg[f'{split}_dataloader']
+        loader.update(num_workers=0, persistent_workers=False)
+        loader.dataset.update(
+            data_root=data_root,
+            num_per_class=dict(train=2, val=1, test=1),
+            clip_weights=dict(
+                loader.dataset.clip_weights,
+                path=data_root + '/tiny_clip_seed0.pth'))
+    cfg.train_cfg.max_epochs = 1
+    cfg.custom_hooks = []
+    cfg.work_dir = str(tmp_path / 'work')
+    runner = Runner.from_cfg(cfg)
+    tower = runner.model.backbone.spatial_encoder
+    assert isinstance(tower, DiSTMMPretrainViT)
+    frozen = {k: v.clone() for k, v in tower.state_dict().items()
+              if torch.is_tensor(v)}
+    stem = runner.model.backbone.temporal_stem.weight.detach().clone()
+    runner.train()
+    assert runner.train_loop.iter == 1  # 12 videos, batch 16
+    assert osp.isfile(osp.join(cfg.work_dir, 'epoch_1.pth'))
+    for k, v in tower.state_dict().items():
+        if torch.is_tensor(v):
+            assert torch.equal(v, frozen[k]), k
+    assert not torch.equal(runner.model.backbone.temporal_stem.weight, stem)
+    metrics = runner.val_loop.run()
+    assert 0 <= metrics['acc/top1'] <= 1
