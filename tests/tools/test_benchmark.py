@@ -423,3 +423,19 @@ def test_cudnn_benchmark_honours_cfg_options(tmp_path):
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)  # as the benchmark loads it
     assert benchmark.resolve_cudnn_benchmark(cfg, args.cudnn_benchmark) is True
+
+
+def test_mmpretrain_tower_config_runs_every_mode(capsys):
+    # the shipped tiny config with an mmpretrain tower and a linear head
+    cfg = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic_mmpretrain.py')
+    results = benchmark.main([
+        cfg, '--device', 'cpu', '--threads', '1', '--iters', '1', '--warmup',
+        '1', '--modes', 'train,test,clip-only', '--baseline', 'clip-only:none'
+    ])
+    assert [r['key']
+            for r in results] == ['train:none', 'test:none', 'clip-only:none']
+    assert json_lines(capsys.readouterr().out) == json.loads(
+        json.dumps(results))
+    for r in results:
+        assert r['s_per_iter'] > 0 and r['config'] == cfg
+    assert results[2]['time_ratio_to_baseline'] == 1.0
