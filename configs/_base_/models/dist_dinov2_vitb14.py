@@ -13,9 +13,8 @@
 custom_imports = dict(imports=['projects.dist'], allow_failed_imports=False)
 
 dinov2_config = 'mmpretrain::dinov2/vit-base-p14_dinov2-pre_headless.py'
-dinov2_pretrained = (
-    'https://download.openmmlab.com/mmpretrain/v1.0/dinov2/'
-    'vit-base-p14_dinov2-pre_3rdparty_20230426-ba246503.pth')
+dinov2_pretrained = ('https://download.openmmlab.com/mmpretrain/v1.0/dinov2/'
+                     'vit-base-p14_dinov2-pre_3rdparty_20230426-ba246503.pth')
 
 model = dict(
     type='Recognizer3D',

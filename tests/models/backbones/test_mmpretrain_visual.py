@@ -298,8 +298,10 @@ def test_one_epoch_tiny_training_on_synthetic_data(tmp_path):
     runner = Runner.from_cfg(cfg)
     tower = runner.model.backbone.spatial_encoder
     assert isinstance(tower, DiSTMMPretrainViT)
-    frozen = {k: v.clone() for k, v in tower.state_dict().items()
-              if torch.is_tensor(v)}
+    frozen = {
+        k: v.clone()
+        for k, v in tower.state_dict().items() if torch.is_tensor(v)
+    }
     stem = runner.model.backbone.temporal_stem.weight.detach().clone()
     runner.train()
     assert runner.train_loop.iter == 1  # 12 videos, batch 16
