@@ -37,6 +37,12 @@ EXPECTED_TRAINABLE = {
     'dist_vitb_k400_zeroshot_hmdb51.py': 26_068_224,
 }
 LEADERBOARD = sorted(EXPECTED_TRAINABLE)
+# configs on other frozen towers (no paper result): trainable parameters as
+# tools/analysis/get_flops.py counts them (side network + linear head)
+TOWER_TRAINABLE = {
+    'dist_dinov2_vitb14_k400.py': 26_387_728,
+    'dist_dinov2_vitb14_sthv2.py': 19_109_934,
+}
 
 
 def load(name: str) -> Config:
@@ -45,7 +51,7 @@ def load(name: str) -> Config:
 
 def test_every_leaderboard_config_is_listed():
     leaves = {osp.basename(c) for c in CONFIGS if 'tiny' not in c}
-    assert leaves == set(EXPECTED_TRAINABLE)
+    assert leaves == set(EXPECTED_TRAINABLE) | set(TOWER_TRAINABLE)
 
 
 @pytest.mark.parametrize('name', CONFIGS)
@@ -124,5 +130,73 @@ def test_tiny_training_step(name):
     before = model.backbone.temporal_stem.weight.detach().clone()
     wrapper.backward(losses['loss_cls'])
     assert model.backbone.temporal_stem.weight.grad is not None
+    wrapper.step()
+    assert not torch.equal(model.backbone.temporal_stem.weight, before)
+
+
+@pytest.mark.parametrize('name', sorted(TOWER_TRAINABLE))
+def test_tower_config_build_counts_and_linear_head(name):
+    cfg = load(osp.join('configs', name))
+    with torch.device('meta'):  # no weights are allocated or loaded
+        backbone = MODELS.build(cfg.model.backbone)
+        head = MODELS.build(cfg.model.cls_head)
+    trainable = sum(p.numel() for m in (backbone, head)
+                    for p in m.parameters() if p.requires_grad)
+    assert trainable == TOWER_TRAINABLE[name]
+    tower = backbone.spatial_encoder
+    assert not any(p.requires_grad for p in tower.parameters())
+    # no text tower: the video embedding has the tower's width, and the
+    # linear head takes it
+    assert backbone.output_dim == tower.width == head.in_channels
+    assert cfg.model.data_preprocessor.blending.augments[0].num_classes == \
+        head.num_classes
+    # the data preprocessor normalises as the tower expects
+    pre = cfg.model.data_preprocessor
+    assert tuple(pre.mean) == tower.mean and tuple(pre.std) == tower.std
+    assert tower.image_size == cfg.input_size == \
+        tower.grid_size[0] * tower.patch_size
+    frames = backbone.num_frames
+    for loader, views in (('train_dataloader', 1), ('val_dataloader', 1),
+                          ('test_dataloader', 3)):
+        samplers = [p for p in cfg[loader].dataset.pipeline if 'clip_len' in p]
+        assert [(p.clip_len, p.num_clips)
+                for p in samplers] == [(frames, views)], f'{name} {loader}'
+
+
+@pytest.mark.parametrize('name', sorted(TOWER_TRAINABLE))
+def test_tower_config_tiny_training_step(name):
+    cfg = load(osp.join('configs', name))
+    bb = cfg.model.backbone
+    # a tiny ViT of the same mmpretrain family in place of ViT-B/14
+    bb.spatial_encoder.backbone.update(
+        arch=dict(
+            embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
+        img_size=28)
+    bb.spatial_encoder.pretrained = None
+    bb.update(
+        num_frames=4,
+        integration_dim=16,
+        temporal_dim=8,
+        ada_heads=2,
+        output_dim=None)
+    cfg.model.cls_head.in_channels = 32
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    k = model.cls_head.num_classes
+    inputs = [
+        torch.randint(0, 256, (1, 3, 4, 28, 28), dtype=torch.uint8)
+        for _ in range(2)
+    ]
+    samples = [ActionDataSample().set_gt_label(i % k) for i in range(2)]
+    data = model.data_preprocessor(
+        dict(inputs=inputs, data_samples=samples), training=True)
+    losses = model(**data, mode='loss')
+    assert torch.isfinite(losses['loss_cls'])
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    before = model.backbone.temporal_stem.weight.detach().clone()
+    wrapper.backward(losses['loss_cls'])
+    assert all(p.grad is None
+               for p in model.backbone.spatial_encoder.parameters())
     wrapper.step()
     assert not torch.equal(model.backbone.temporal_stem.weight, before)

@@ -202,6 +202,28 @@ def add(key):
     return lambda state: state.__setitem__(key, torch.zeros(1))
 
 
+def mmpretrain_tower(**kw) -> None:
+    """Build a tiny mmpretrain tower with ``kw`` over a valid config."""
+    args = dict(
+        backbone=dict(
+            type='mmpretrain.VisionTransformer',
+            arch=dict(
+                embed_dims=32,
+                num_layers=1,
+                num_heads=2,
+                feedforward_channels=32),
+            img_size=28,
+            patch_size=14),
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375])
+    for key, value in kw.items():
+        if key == 'backbone':
+            args['backbone'] = dict(args['backbone'], **value)
+        else:
+            args[key] = value
+    MODELS.build(dict(type='DiSTMMPretrainViT', **args))
+
+
 # id: (trigger(tmp_path), exception type, offending pattern, expected one)
 CASES = {
     'clip length != num_frames': (lambda p: forward(
@@ -408,6 +430,16 @@ CASES = {
                 frame_token='class')), ValueError,
         r"'vit_small_patch16_224' has no class token",
         r"use frame_token='mean_patch'"),
+    'mmpretrain tower output type set':
+    (lambda p: mmpretrain_tower(backbone=dict(out_type='featmap')), ValueError,
+     "remove out_type='featmap'", "sets out_type='raw' itself"),
+    'mmpretrain tower without normalisation':
+    (lambda p: mmpretrain_tower(std=None), ValueError, 'needs the input std',
+     r'pass std=\[R, G, B\] \(0-255 scale\) or a '
+     'model_config'),
+    'mmpretrain backbone of an unsupported family':
+    (lambda p: mmpretrain_tower(backbone=dict(type='MAEViT')), ValueError,
+     'MAEViT has its own forward', 'supported: VisionTransformer'),
 }
 
 

@@ -45,6 +45,8 @@ FLOP_SUBSET = [
     'configs/dist_vitb_f16_k400.py',  # ViT-B/16, 16+32
     'configs/dist_vitb_f32_k400.py',  # ViT-B/16, 32+64
     'configs/dist_vitl_f32_k400.py',  # ViT-L/14, 32+64
+    'configs/dist_tiny_synthetic_mmpretrain.py',  # tiny mmpretrain ViT
+    'configs/dist_dinov2_vitb14_k400.py',  # DINOv2 ViT-B/14, 8+16
 ]
 
 # README.md's Model zoo table titles -> the metafile's dataset names
@@ -140,10 +142,13 @@ def readme_quick_start_top1() -> Dict[str, str]:
 
 
 def backbone_key(cfg: Config) -> Tuple[str, str, int]:
-    """(backbone type, CLIP arch, temporal frames) of a config's model."""
+    """(backbone type, image tower, temporal frames) of a config's model."""
     backbone = cfg.model.backbone
-    return (backbone.type, str(backbone.spatial_encoder.arch),
-            backbone.num_frames)
+    tower = backbone.spatial_encoder
+    # a CLIP arch, or an mmpretrain config file and backbone
+    arch = tower.get('arch') or (tower.get('model_config'),
+                                 tower.get('backbone'))
+    return (backbone.type, f'{tower.type} {arch}', backbone.num_frames)
 
 
 def test_collection_names_paper_and_readme():

@@ -135,6 +135,8 @@ import os.path as osp
 import mmaction.models  # noqa: F401  -- fails without the drn fix
 import mmcv
 import mmengine
+import mmpretrain
+import mmpretrain.models  # noqa: F401  -- needs model-index and markdown
 import torch
 
 import mmaction
@@ -149,7 +151,7 @@ for package in (projects.dist, projects.dist_tools):
 print(f'projects.dist {projects.dist.__version__}, torch {torch.__version__} '
       f'(CUDA available: {torch.cuda.is_available()}), mmaction2 '
       f'{mmaction.__version__}, mmengine {mmengine.__version__}, mmcv '
-      f'{mmcv.__version__}')
+      f'{mmcv.__version__}, mmpretrain {mmpretrain.__version__}')
 EOF
 )" || { rm -rf "$PROBE"; die "import smoke test failed (see the traceback above)"; }
 rm -rf "$PROBE"

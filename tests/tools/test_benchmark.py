@@ -53,3 +53,19 @@ def test_main_prints_one_json_line_per_mode(tmp_path, capsys):
     ]
     assert lines == json.loads(json.dumps(results))
     assert [r['key'] for r in lines] == ['test:none', 'clip-only:none']
+
+
+def test_mmpretrain_tower_config_runs_every_mode(capsys):
+    # the shipped tiny config with an mmpretrain tower and a linear head
+    cfg = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic_mmpretrain.py')
+    results = benchmark.main([
+        cfg, '--device', 'cpu', '--threads', '1', '--iters', '1', '--warmup',
+        '1', '--modes', 'train,test,clip-only', '--baseline', 'clip-only:none'
+    ])
+    assert [r['key']
+            for r in results] == ['train:none', 'test:none', 'clip-only:none']
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert lines == json.loads(json.dumps(results))
+    for r in results:
+        assert r['s_per_iter'] > 0 and r['config'] == cfg
+    assert results[2]['time_ratio_to_baseline'] == 1.0

@@ -1,8 +1,9 @@
 """DiST models; importing registers them in ``mmaction.registry.MODELS``."""
-from .backbones import DiST, DiSTCLIPVisual, DiSTFrameAverageBaseline
+from .backbones import (DiST, DiSTCLIPVisual, DiSTFrameAverageBaseline,
+                        DiSTMMPretrainViT)
 from .heads import DiSTCLIPText, DiSTTextHead
 
 __all__ = [
     'DiST', 'DiSTCLIPText', 'DiSTCLIPVisual', 'DiSTFrameAverageBaseline',
-    'DiSTTextHead'
+    'DiSTMMPretrainViT', 'DiSTTextHead'
 ]

@@ -159,7 +159,7 @@ def test_open_clip_block_layout_is_the_one_relied_on():
     import open_clip
 
     from projects.dist.models.backbones import clip_visual
-    tower = clip_visual.DiSTCLIPVisual(arch=TINY_CLIP)
+    tower = clip_visual.DiSTCLIPVisual(arch=UNIT_CLIP)
     block = tower.visual.transformer.resblocks[0]
     assert clip_visual.block_layout_problems(block) == []
 

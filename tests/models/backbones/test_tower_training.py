@@ -7,9 +7,9 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from tests.helpers import REPO_ROOT
 from tests.models.backbones.tiny_towers import (TIMM_TOWERS,
                                                 register_open_clip_configs)
-from tests.models.conftest import REPO_ROOT
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic.py')
 OPENAI = dict(

@@ -13,14 +13,14 @@ from projects.dist.models.backbones.open_clip_visual import \
     resolve_open_clip_tower
 from projects.dist.models.heads import DiSTCLIPText
 from projects.dist.models.utils.state_checks import CheckpointMismatchError
+from tests.helpers import UNIT_CLIP
 from tests.models.backbones.tiny_towers import (IMAGE_SIZE, TIMM_TOWERS,
                                                 register_open_clip_configs)
-from tests.models.conftest import TINY_CLIP
 
 # tower config, how to reach the library's blocks, prefix tokens P
 FAMILIES = {
     'DiSTCLIPVisual (OpenAI, QuickGELU)':
-    (dict(type='DiSTCLIPVisual', arch=dict(TINY_CLIP, image_size=IMAGE_SIZE)),
+    (dict(type='DiSTCLIPVisual', arch=dict(UNIT_CLIP, image_size=IMAGE_SIZE)),
      lambda t: t.visual.transformer.resblocks, 1),
     'open_clip QuickGELU':
     (dict(type='DiSTOpenCLIPVisual', model_name='DiSTTiny-ViT-quickgelu'),
@@ -159,7 +159,7 @@ def test_gelu_tag_never_runs_quick_gelu():
                                        'laion2b_s34b_b88k')['quick_gelu']
     assert resolve_open_clip_tower('ViT-B-16', 'openai')['quick_gelu']
     # a QuickGELU-trained tag stays accepted by the OpenAI towers
-    DiSTCLIPVisual(arch=dict(TINY_CLIP, name='ViT-B-16'), pretrained='openai')
+    DiSTCLIPVisual(arch=dict(UNIT_CLIP, name='ViT-B-16'), pretrained='openai')
 
 
 def test_open_clip_unknown_names_are_refused():

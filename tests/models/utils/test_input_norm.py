@@ -3,13 +3,13 @@ import pytest
 from mmaction.registry import MODELS
 
 from projects.dist.models.utils.input_norm import NormalisationMismatchError
+from tests.helpers import unit_backbone_cfg, unit_model_cfg
 from tests.models.backbones.tiny_towers import TIMM_TOWERS
-from tests.models.conftest import tiny_backbone_cfg, tiny_recognizer_cfg
 
 
 def test_matching_normalisation_builds():
-    MODELS.build(tiny_recognizer_cfg())  # OpenAI CLIP's mean/std
-    cfg = tiny_recognizer_cfg()
+    MODELS.build(unit_model_cfg())  # OpenAI CLIP's mean/std
+    cfg = unit_model_cfg()
     # configs round to one decimal
     cfg['data_preprocessor'].update(
         mean=[122.8, 116.7, 104.1], std=[68.5, 66.6, 70.3])
@@ -17,7 +17,7 @@ def test_matching_normalisation_builds():
 
 
 def test_other_normalisation_is_refused_naming_both():
-    cfg = tiny_recognizer_cfg()
+    cfg = unit_model_cfg()
     cfg['data_preprocessor']['mean'] = [123.675, 116.28, 103.53]  # ImageNet
     with pytest.raises(
             NormalisationMismatchError,
@@ -28,8 +28,8 @@ def test_other_normalisation_is_refused_naming_both():
 
 
 def test_timm_tower_needs_its_own_normalisation():
-    backbone = tiny_backbone_cfg(spatial_encoder=TIMM_TOWERS['no class token'])
-    cfg = tiny_recognizer_cfg(backbone=backbone)
+    backbone = unit_backbone_cfg(spatial_encoder=TIMM_TOWERS['no class token'])
+    cfg = unit_model_cfg(backbone=backbone)
     with pytest.raises(
             NormalisationMismatchError,
             match=r'timm vit_base_patch16_224 expects '
@@ -40,7 +40,7 @@ def test_timm_tower_needs_its_own_normalisation():
 
 
 def test_no_normalisation_in_the_model_is_left_alone():
-    cfg = tiny_recognizer_cfg()
+    cfg = unit_model_cfg()
     cfg['data_preprocessor'] = dict(
         type='ActionDataPreprocessor', format_shape='NCTHW')
     MODELS.build(cfg)
