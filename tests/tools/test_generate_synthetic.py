@@ -3,7 +3,7 @@ import os.path as osp
 
 import pytest
 
-from projects.dist.datasets.synthetic import SYNTHETIC_MOTION_CLASSES
+from projects.dist.datasets.synthetic_motion import SYNTHETIC_MOTION_CLASSES
 from tests.tools.tiny_dist import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
