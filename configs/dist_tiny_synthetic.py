@@ -1,4 +1,4 @@
-# The built-in default ("main job"): a tiny DiST on the synthetic
+# The built-in default: a tiny DiST on the synthetic
 # motion-order videos, CPU-friendly (a few minutes on 2 cores).
 #
 #   python tools/train.py configs/dist_tiny_synthetic.py
@@ -6,7 +6,7 @@
 # The data (data/synthetic_motion) and the frozen random tiny CLIP tower
 # (data/synthetic_motion/tiny_clip_seed0.pth) are generated on first use.
 # Classes differ only in the ORDER in which an object visits the same
-# positions (see projects/dist/datasets/synthetic.py), so an order-blind
+# positions (see projects/dist/datasets/synthetic_motion.py), so an order-blind
 # model stays at chance: compare configs/dist_tiny_synthetic_frame_avg.py.
 _base_ = ['./_base_/default_runtime.py', './_base_/models/dist_tiny.py']
 custom_imports = dict(imports=['projects.dist'], allow_failed_imports=False)

@@ -1,4 +1,4 @@
-"""Every bad input listed in the reliability issue raises ONE clear error.
+"""Every class of bad user input raises ONE clear error.
 
 Each row: how to trigger it, the exact exception type, and two patterns the
 message must contain: the offending value and the expected one. The raised

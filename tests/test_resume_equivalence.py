@@ -7,7 +7,7 @@ state, LR and the order of the training samples of epochs 2-3 must match.
 
 The runs use the shipped recipes' settings, read from the config files:
 
-* the data loader of ``configs/dist_tiny_synthetic.py`` (the main job):
+* the data loader of ``configs/dist_tiny_synthetic.py`` (the built-in default):
   ``DiSTSeededSampler``, ``num_workers=1``, ``persistent_workers=True``;
 * the random augmentation of the Kinetics recipe
   (``configs/_base_/datasets/kinetics400_dist.py``: random frame offsets,

@@ -38,9 +38,8 @@ from mmaction.datasets.transforms import PackActionInputs
 
 from projects.dist.utils import allow_full_unpickling_if_needed
 from projects.dist.utils.cli import run_tool
-from projects.dist.utils.launch import (adapt_launcher, add_launch_args,
-                                        build_runner, choose_work_dir,
-                                        export_local_rank)
+from projects.dist.utils.launch import (apply_launch_args, launch_parser,
+                                        parse_launch_args, runner_from_args)
 
 #: Data-info keys that name a sample's video (``VideoDataset``) or frame
 #: folder (``RawframeDataset``); ``--dump`` packs them into every
@@ -49,24 +48,16 @@ IDENTITY_KEYS = ('filename', 'frame_dir')
 
 
 def parse_args(argv: list = None) -> argparse.Namespace:
-    """Parse the command line (MMAction2 1.2.0's ``tools/test.py`` flags).
-
-    Args:
-        argv (list[str], optional): Arguments without the program name.
-            Defaults to None, which reads ``sys.argv``.
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
+    """Parse ``argv`` (arguments without the program name; None reads
+    ``sys.argv``) with MMAction2 1.2.0's ``tools/test.py`` flags.
     """
-    parser = argparse.ArgumentParser(
-        description='Test (and evaluate) an MMAction2 recognizer (DiST plugin)'
-    )
-    parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
-    add_launch_args(
-        parser,
+    parser = launch_parser(
+        description='Test (and evaluate) an MMAction2 recognizer (DiST '
+        'plugin)',
+        config_help='test config file path',
         work_dir_help='where the evaluation metrics and logs go',
         cfg_options_example='test_dataloader.batch_size=1')
+    parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
         '--dump',
         type=str,
@@ -85,9 +76,7 @@ def parse_args(argv: list = None) -> argparse.Namespace:
         type=float,
         default=2,
         help='how long each window stays open, in seconds')
-    args = parser.parse_args(argv)
-    export_local_rank(args)
-    return args
+    return parse_launch_args(parser, argv)
 
 
 def add_video_identity(dataset_cfg: dict) -> int:
@@ -122,7 +111,9 @@ def add_video_identity(dataset_cfg: dict) -> int:
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
-    """Merge the command-line arguments into the config.
+    """Merge ``--show``/``--show-dir`` and ``--dump``, then the launch flags
+    (:func:`~projects.dist.utils.launch.apply_launch_args`) and the
+    checkpoint to test, into the config.
 
     Args:
         cfg (Config): The config read from ``args.config``.
@@ -162,12 +153,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         else:
             cfg.test_evaluator = [cfg.test_evaluator, dump_metric]
 
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    choose_work_dir(cfg, args.work_dir, args.config)
+    apply_launch_args(cfg, args)
     cfg.load_from = args.checkpoint
-    adapt_launcher(cfg)
     return cfg
 
 
@@ -180,9 +167,7 @@ def main(argv: list = None) -> None:
     """
     args = parse_args(argv)
     allow_full_unpickling_if_needed(args.checkpoint)
-    cfg = Config.fromfile(args.config)
-    cfg = merge_args(cfg, args)
-    build_runner(cfg).test()
+    runner_from_args(args, merge_args).test()
 
 
 if __name__ == '__main__':

@@ -33,9 +33,8 @@ from mmengine.config import Config
 
 import projects.dist  # noqa: F401  -- compat fixes + registration
 from projects.dist.utils.cli import run_tool
-from projects.dist.utils.launch import (adapt_launcher, add_launch_args,
-                                        build_runner, choose_work_dir,
-                                        export_local_rank)
+from projects.dist.utils.launch import (apply_launch_args, launch_parser,
+                                        parse_launch_args, runner_from_args)
 from projects.dist.utils.work_dir import check_train_schedule
 
 # torch>=2.6 defaults torch.load(weights_only=True), which cannot unpickle
@@ -47,20 +46,12 @@ os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
 
 
 def parse_args(argv: list = None) -> argparse.Namespace:
-    """Parse the command line (MMAction2 1.2.0's ``tools/train.py`` flags).
-
-    Args:
-        argv (list[str], optional): Arguments without the program name.
-            Defaults to None, which reads ``sys.argv``.
-
-    Returns:
-        argparse.Namespace: The parsed arguments.
+    """Parse ``argv`` (arguments without the program name; None reads
+    ``sys.argv``) with MMAction2 1.2.0's ``tools/train.py`` flags.
     """
-    parser = argparse.ArgumentParser(
-        description='Train an MMAction2 recognizer (DiST plugin)')
-    parser.add_argument('config', help='train config file path')
-    add_launch_args(
-        parser,
+    parser = launch_parser(
+        description='Train an MMAction2 recognizer (DiST plugin)',
+        config_help='train config file path',
         work_dir_help='where logs and checkpoints go; one live training '
         'per work dir',
         cfg_options_example='train_cfg.max_epochs=1')
@@ -93,9 +84,7 @@ def parse_args(argv: list = None) -> argparse.Namespace:
         '--deterministic',
         action='store_true',
         help='set deterministic options for the CUDNN backend')
-    args = parser.parse_args(argv)
-    export_local_rank(args)
-    return args
+    return parse_launch_args(parser, argv)
 
 
 def has_amp_device() -> bool:
@@ -109,7 +98,9 @@ def has_amp_device() -> bool:
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
-    """Merge the command-line arguments into the config.
+    """Merge the training flags (``--no-validate``, ``--amp``, ``--resume``,
+    ``--auto-scale-lr``, the seed flags), then the launch flags
+    (:func:`~projects.dist.utils.launch.apply_launch_args`), into the config.
 
     Args:
         cfg (Config): The config read from ``args.config``.
@@ -122,10 +113,6 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.val_cfg = None
         cfg.val_dataloader = None
         cfg.val_evaluator = None
-
-    cfg.launcher = args.launcher
-
-    choose_work_dir(cfg, args.work_dir, args.config)
 
     if args.amp:
         if not has_amp_device():
@@ -162,11 +149,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
             diff_rank_seed=args.diff_rank_seed,
             deterministic=args.deterministic)
 
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
+    apply_launch_args(cfg, args)
     check_train_schedule(cfg.get('train_cfg'))
-    adapt_launcher(cfg)
     return cfg
 
 
@@ -177,10 +161,7 @@ def main(argv: list = None) -> None:
         argv (list[str], optional): Arguments without the program name.
             Defaults to None, which reads ``sys.argv``.
     """
-    args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    cfg = merge_args(cfg, args)
-    build_runner(cfg).train()
+    runner_from_args(parse_args(argv), merge_args).train()
 
 
 if __name__ == '__main__':

@@ -368,7 +368,7 @@ def _fold_saving_gmacs(model_cfg: dict, ts: int) -> float:
 
 
 # config, official GMACs per view, official trainable parameters, T_s, arch
-LEADERBOARD = [
+OFFICIAL_COUNTS = [
     ('dist_vitb_k400.py', 163.8, 26_105_184, 8, 'B/16'),
     ('dist_vitb_f16_k400.py', 327.7, 26_154_336, 16, 'B/16'),
     ('dist_vitb_f32_k400.py', 655.3, 26_252_640, 32, 'B/16'),
@@ -381,9 +381,9 @@ LEADERBOARD = [
 
 
 @pytest.mark.parametrize('config, official_gmacs, trainable, ts, arch',
-                         LEADERBOARD)
-def test_leaderboard_configs_match_official_counts(config, official_gmacs,
-                                                   trainable, ts, arch):
+                         OFFICIAL_COUNTS)
+def test_recipe_configs_match_official_counts(config, official_gmacs,
+                                              trainable, ts, arch):
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))
     result = get_flops.analyse(cfg)
     if arch == 'B/16':

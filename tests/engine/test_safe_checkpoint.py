@@ -241,6 +241,74 @@ def test_safe_hook_repairs_a_pointer_to_a_truncated_checkpoint(
     assert is_complete_checkpoint(path)
 
 
+def test_kill_during_mmengine_pointer_write_resumes_from_the_new_checkpoint(
+        tmp_path, monkeypatch):
+    """MMEngine's hook writes ``last_checkpoint`` in place after each save
+    (1st write: epoch 1; 2nd: the safe hook's atomic rewrite; 3rd: MMEngine
+    at epoch 2). A kill in that 3rd write leaves half a path; resuming
+    picks the complete epoch_2.pth and ends as the uninterrupted run."""
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    reference = make_runner(
+        str(tmp_path / 'uninterrupted'), 'DiSTSafeCheckpointHook')
+    reference.train()
+    work = str(tmp_path / 'killed')
+    with monkeypatch.context() as patch:
+        killed = kill_on_write(patch, 'last_checkpoint', 3)
+        with pytest.raises(SimulatedKill):
+            make_runner(work, 'DiSTSafeCheckpointHook').train()
+    pointer = osp.join(work, 'last_checkpoint')
+    assert killed[0] == killed[2] == pointer  # MMEngine's in-place writes
+    assert '.dist_tmp.' in killed[1]  # the safe hook's rewrite
+    resumed = make_runner(work, 'DiSTSafeCheckpointHook', resume=True)
+    resumed.train()
+    assert resumed.epoch == 3
+    assert torch.equal(final_weights(resumed), final_weights(reference))
+
+
+def test_empty_pointer_is_repaired(tmp_path, monkeypatch):
+    """A kill between truncating and writing ``last_checkpoint`` leaves it
+    empty; the resume still starts from the newest complete checkpoint
+    (here epoch 2 of 2: nothing left to train) instead of from scratch."""
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    work = str(tmp_path / 'work')
+    make_runner(work, 'DiSTSafeCheckpointHook', max_epochs=2).train()
+    pointer = osp.join(work, 'last_checkpoint')
+    open(pointer, 'w').close()
+    with pytest.raises(NothingToTrainError, match='epoch_2.pth'):
+        make_runner(
+            work, 'DiSTSafeCheckpointHook', resume=True, max_epochs=2).train()
+    with open(pointer) as f:
+        assert f.read() == 'epoch_2.pth'
+
+
+def test_outdated_checkpoints_are_removed_after_the_new_one_is_in_place(
+        tmp_path, monkeypatch):
+    """max_keep_ckpts=1 and save_best: when epoch_N.pth is written, the
+    previous regular and best checkpoints still exist; afterwards only the
+    newest of each is left."""
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    work = str(tmp_path / 'work')
+    real_save = torch.save
+    seen = []
+
+    def recording_save(obj, f, *args, **kwargs):
+        seen.append(sorted(n for n in os.listdir(work) if n.endswith('.pth')))
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, 'save', recording_save)
+    make_runner(
+        work,
+        'DiSTSafeCheckpointHook',
+        max_keep_ckpts=1,
+        save_best='score',
+        rule='greater').train()
+    # epoch 3's regular save, then its best save and re-save of epoch_3.pth
+    assert seen[-3][:2] == ['best_score_epoch_2.pth', 'epoch_2.pth']
+    assert sorted(n for n in os.listdir(work) if n.endswith('.pth')) == [
+        'best_score_epoch_3.pth', 'epoch_3.pth'
+    ]
+
+
 def test_atomic_write_keeps_the_old_file_when_killed(tmp_path, monkeypatch):
     target = str(tmp_path / 'epoch_1.pth')
     torch.save(dict(w=torch.ones(3)), target)

@@ -3,8 +3,8 @@
 The shared case (``../shared/parity``) was produced by running the official
 code on random weights. Here the official checkpoint is converted with the
 plugin's converter and every stored intermediate is compared, so a mismatch
-points at the module that causes it. The last test runs the project's
-acceptance contract script end to end (converter CLI + config + test_step).
+points at the module that causes it. The last test runs the shared parity
+check script end to end (converter CLI + config + test_step).
 """
 import os
 import os.path as osp
@@ -153,8 +153,8 @@ def test_tokenizer_matches_official_tokens(case):
     assert torch.equal(model.cls_head.text_tokens.cpu(), ref_case['token_ids'])
 
 
-def test_acceptance_contract_script():
-    """The shared contract: converter CLI, config, load, test_step."""
+def test_shared_parity_check_script():
+    """The shared check script: converter CLI, config, load, test_step."""
     script = osp.join(shared_dir(), 'parity', 'check_contract.py')
     res = subprocess.run(
         [sys.executable, script,

@@ -3,7 +3,7 @@ import os.path as osp
 
 import pytest
 
-from projects.dist.datasets.synthetic import SYNTHETIC_MOTION_CLASSES
+from projects.dist.datasets.synthetic_motion import SYNTHETIC_MOTION_CLASSES
 from tests.helpers import REPO_ROOT, load_tool
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic.py')

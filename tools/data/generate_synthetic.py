@@ -19,8 +19,8 @@ import time
 
 from mmengine.config import Config
 
-from projects.dist.datasets.synthetic import (SyntheticMotionGenerator,
-                                              write_random_clip_weights)
+from projects.dist.datasets.synthetic_motion import (SyntheticMotionGenerator,
+                                                     write_random_clip_weights)
 from projects.dist.utils.cli import DictAction
 
 

@@ -9,7 +9,8 @@ from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
 from .robust_video_dataset import load_video_list
 from .seeded_augmentation import SeededAugmentationMixin
-from .synthetic import SyntheticMotionGenerator, write_random_clip_weights
+from .synthetic_motion import (SyntheticMotionGenerator,
+                               write_random_clip_weights)
 
 
 @DATASETS.register_module()
@@ -17,11 +18,11 @@ class DiSTSyntheticMotionDataset(SeededAugmentationMixin, VideoDataset):
     """MMAction2 ``VideoDataset`` that generates its videos when missing.
 
     The built-in default dataset of this project (see
-    :mod:`projects.dist.datasets.synthetic`): six classes that differ only in
-    the order in which an object visits the same positions. On construction,
-    if ``data_root`` does not yet hold data made with the given generator
-    parameters, rank 0 writes it (a few seconds) while other ranks wait.
-    Afterwards this is a plain ``VideoDataset`` reading
+    :mod:`projects.dist.datasets.synthetic_motion`): six classes that differ
+    only in the order in which an object visits the same positions. On
+    construction, if ``data_root`` does not yet hold data made with the given
+    generator parameters, rank 0 writes it (a few seconds) while other ranks
+    wait. Afterwards this is a plain ``VideoDataset`` reading
     ``<data_root>/<ann_file>`` ("relative/path.mp4 label" lines).
 
     Args:
@@ -45,7 +46,7 @@ class DiSTSyntheticMotionDataset(SeededAugmentationMixin, VideoDataset):
         clip_weights (dict, optional): Also write the seeded random frozen
             CLIP tower used with this data, if missing: ``dict(path=...,
             arch=<CLIP dims>, seed=0)`` (see
-            :func:`~projects.dist.datasets.synthetic.write_random_clip_weights`).
+            :func:`~projects.dist.datasets.synthetic_motion.write_random_clip_weights`).
             The model config then points its encoders' ``pretrained`` at
             ``path``. Defaults to None (nothing written).
         **kwargs: Passed to :class:`mmaction.datasets.VideoDataset`; with

@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import os.path as osp
+from typing import Callable, List, Optional
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -16,17 +17,24 @@ from .cli import DEBUG_ENV, DEBUG_FLAG, DictAction
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 
-def add_launch_args(parser: argparse.ArgumentParser, work_dir_help: str,
-                    cfg_options_example: str) -> None:
-    """Add ``--work-dir``, ``--cfg-options``, ``--launcher`` and
-    ``--local-rank`` (MMAction2 1.2.0's flags) to a tool's parser.
+def launch_parser(description: str, config_help: str, work_dir_help: str,
+                  cfg_options_example: str) -> argparse.ArgumentParser:
+    """A tool's parser with the config file as first positional argument
+    and ``--work-dir``, ``--cfg-options``, ``--launcher`` and
+    ``--local-rank`` (MMAction2 1.2.0's flags).
 
     Args:
-        parser (argparse.ArgumentParser): The tool's parser.
+        description (str): What the tool does.
+        config_help (str): Help text of the config argument.
         work_dir_help (str): Help text of ``--work-dir``.
         cfg_options_example (str): A ``key=value`` example for the help of
             ``--cfg-options``.
+
+    Returns:
+        argparse.ArgumentParser: The parser; the tool adds its own flags.
     """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('config', help=config_help)
     parser.add_argument('--work-dir', help=work_dir_help)
     parser.add_argument(
         '--cfg-options',
@@ -45,6 +53,45 @@ def add_launch_args(parser: argparse.ArgumentParser, work_dir_help: str,
         f'A mistake in the input (a missing file, a bad config value) is '
         f'reported in one line; add {DEBUG_FLAG} (or set {DEBUG_ENV}=1) to '
         'see its traceback.')
+    return parser
+
+
+def parse_launch_args(parser: argparse.ArgumentParser,
+                      argv: Optional[List[str]]) -> argparse.Namespace:
+    """Parse a tool's command line and export ``LOCAL_RANK``.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser, made by
+            :func:`launch_parser`.
+        argv (list[str], optional): Arguments without the program name;
+            None reads ``sys.argv``.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    args = parser.parse_args(argv)
+    export_local_rank(args)
+    return args
+
+
+def apply_launch_args(cfg: Config, args: argparse.Namespace) -> None:
+    """Merge the arguments of :func:`launch_parser` into a config.
+
+    In this order: ``cfg.launcher``, the ``--cfg-options`` entries, the
+    work dir (:func:`choose_work_dir`), then the launcher's adaptation to a
+    machine without CUDA (:func:`adapt_launcher`). Tools apply their own
+    flags before, so that ``--cfg-options`` can still override them.
+
+    Args:
+        cfg (Config): The config, changed in place.
+        args (argparse.Namespace): Parsed arguments with ``launcher``,
+            ``cfg_options``, ``work_dir`` and ``config``.
+    """
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    choose_work_dir(cfg, args.work_dir, args.config)
+    adapt_launcher(cfg)
 
 
 def export_local_rank(args: argparse.Namespace) -> None:
@@ -82,6 +129,23 @@ def adapt_launcher(cfg: Config) -> None:
     """
     if cfg.launcher != 'none' and not torch.cuda.is_available():
         use_cpu_distributed(cfg)
+
+
+def runner_from_args(
+        args: argparse.Namespace,
+        merge_args: Callable[[Config, argparse.Namespace], Config]) -> Runner:
+    """Read ``args.config``, merge the command line into it and build the
+    Runner.
+
+    Args:
+        args (argparse.Namespace): The tool's parsed arguments.
+        merge_args (Callable): The tool's ``merge_args(cfg, args)``, which
+            returns the updated config.
+
+    Returns:
+        Runner: The runner.
+    """
+    return build_runner(merge_args(Config.fromfile(args.config), args))
 
 
 def build_runner(cfg: Config) -> Runner:

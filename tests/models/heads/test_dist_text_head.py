@@ -70,6 +70,75 @@ def test_text_features_shared_by_fp32_and_autocast_forwards():
     assert len(calls) == 2
 
 
+def _load_into_tower(head):
+    """Load the tower's own weights, shifted, straight into the tower."""
+    state = {k: v + 0.5 for k, v in head.text_encoder.state_dict().items()}
+    head.text_encoder.load_state_dict(state)
+
+
+# event -> what it does to a head whose text features are cached
+CACHE_EVENTS = {
+    'load into the head': lambda h: h.load_state_dict(h.state_dict()),
+    'load into the tower': _load_into_tower,
+    'head.to(float64)': lambda h: h.to(torch.float64),
+    'tower.to(float64)': lambda h: h.text_encoder.to(torch.float64),
+    'class names':
+    lambda h: h.set_class_names(list(reversed(UNIT_CLASS_NAMES))),
+    'clear_text_cache': lambda h: h.clear_text_cache(),
+}
+
+
+@pytest.mark.parametrize('event', list(CACHE_EVENTS))
+def test_each_event_that_changes_text_features_invalidates_the_cache(event):
+    head, x, calls = build_counting_text_calls()
+    head(x)
+    head(x)
+    assert len(calls) == 1
+    CACHE_EVENTS[event](head)
+    head(x)
+    assert len(calls) == 2
+    head(x)
+    assert len(calls) == 2  # cached again
+
+
+def test_mode_switches_and_no_grad_keep_the_frozen_towers_features():
+    head, x, calls = build_counting_text_calls()
+    head.train()
+    head(x)
+    head.eval()
+    with torch.no_grad():
+        head(x)
+    head.train()
+    head(x)
+    assert len(calls) == 1
+
+
+def test_unfrozen_tower_is_trained_and_recomputed_after_training():
+    text_encoder = dict(type='DiSTCLIPText', arch=UNIT_CLIP, frozen=False)
+    calls = []
+    torch.manual_seed(0)
+    head = MODELS.build(unit_head_cfg(text_encoder=text_encoder))
+    head.text_encoder.register_forward_hook(lambda *a: calls.append(1))
+    x = torch.randn(2, UNIT_CLIP['embed_dim'])
+    optimizer = torch.optim.SGD(head.text_encoder.parameters(), lr=1.0)
+    head.train()
+    for step in range(2):  # every training forward runs the tower afresh
+        head(x).sum().backward()
+        assert head.text_encoder.text.text_projection.grad is not None
+        optimizer.step()
+        optimizer.zero_grad()
+    assert len(calls) == 2
+    head.eval()  # the trained weights are used, then cached
+    with torch.no_grad():
+        out = head(x)
+        head(x)
+    assert len(calls) == 3
+    text = torch.nn.functional.normalize(
+        head.text_encoder(head.text_tokens), dim=-1)
+    torch.testing.assert_close(
+        out, 100.0 * torch.nn.functional.normalize(x, dim=-1) @ text.t())
+
+
 def test_swapping_class_names_changes_predictions():
     head = build()
     x = torch.randn(2, UNIT_CLIP['embed_dim'])

@@ -17,10 +17,11 @@ Why MMEngine 0.10.7's ``CheckpointHook`` is not enough (local disk):
 :class:`DiSTSafeCheckpointHook` writes every checkpoint to a temporary file
 in the same folder, fsyncs it and renames it over the final name
 (``os.replace`` is atomic on POSIX and Windows), writes ``last_checkpoint``
-the same way, and deletes outdated checkpoints only after both are in
-place. Before a run it also repairs a ``last_checkpoint`` that names a
-missing or truncated file (e.g. left by the stock hook), pointing it at the
-newest complete checkpoint.
+the same way (MMEngine's in-place pointer write is rewritten at once), and
+deletes outdated checkpoints only after both are in place. Before a run it
+also repairs a ``last_checkpoint`` that names a missing or truncated file
+(e.g. left by the stock hook), pointing it at the newest complete
+checkpoint.
 
 It also keeps work dirs apart (see :mod:`projects.dist.utils.work_dir`):
 ``last_checkpoint`` names the checkpoint relative to the work dir, so a
@@ -34,7 +35,7 @@ import os.path as osp
 import re
 import zipfile
 from pathlib import Path
-from typing import List, Union
+from typing import Any, List, Optional, Tuple, Union
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, get_file_backend, register_backend
@@ -141,6 +142,61 @@ def is_complete_checkpoint(path: str) -> bool:
     return any(n.endswith('data.pkl') for n in names)
 
 
+def _read_text(path: str) -> Optional[str]:
+    """The content of a small text file, or None if it does not exist."""
+    if not osp.isfile(path):
+        return None
+    with open(path, encoding='utf-8') as f:
+        return f.read()
+
+
+class _DeferredRemovals:
+    """A file backend whose ``remove``/``rmtree`` wait for
+    :meth:`remove_deferred`.
+
+    Every other call goes to the wrapped backend. A file or folder that was
+    written again after its removal was asked for (another inode or
+    modification time, e.g. a checkpoint saved anew under the same name) is
+    kept.
+
+    Args:
+        backend (LocalBackend): The backend that writes and removes.
+    """
+
+    def __init__(self, backend: LocalBackend) -> None:
+        self.backend = backend
+        self._pending: List[Tuple[str, Tuple[int, int]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)
+
+    def remove(self, filepath: Union[str, Path]) -> None:
+        """Remember a file to remove."""
+        self._defer(str(filepath))
+
+    def rmtree(self, dir_path: Union[str, Path]) -> None:
+        """Remember a folder to remove."""
+        self._defer(str(dir_path))
+
+    def _defer(self, path: str) -> None:
+        stat = os.stat(path)
+        self._pending.append((path, (stat.st_ino, stat.st_mtime_ns)))
+
+    def remove_deferred(self) -> None:
+        """Remove what was asked for, unless written again since."""
+        pending, self._pending = self._pending, []
+        for path, identity in pending:
+            if not osp.exists(path):
+                continue
+            stat = os.stat(path)
+            if (stat.st_ino, stat.st_mtime_ns) != identity:
+                continue
+            if osp.isdir(path):
+                self.backend.rmtree(path)
+            else:
+                self.backend.remove(path)
+
+
 @HOOKS.register_module()
 class DiSTSafeCheckpointHook(CheckpointHook):
     """``CheckpointHook`` that never leaves a truncated latest checkpoint.
@@ -164,8 +220,14 @@ class DiSTSafeCheckpointHook(CheckpointHook):
     * refuses ``max_epochs``/``max_iters`` of 0 or not beyond the resumed
       checkpoint (``NothingToTrainError``).
 
-    As in MMEngine, the previous best checkpoint is removed before the new
-    best one is written; best checkpoints are never resumed from.
+    The previous best checkpoint, too, is removed only after the new best
+    one is in place; best checkpoints are never resumed from.
+
+    MMEngine's saving code runs unchanged: the hook only selects the atomic
+    backend (``backend_args``), hands MMEngine a ``file_backend`` whose
+    removals wait, and after each public hook call that may save
+    (``after_train_iter``, ``after_train_epoch``, ``after_val_epoch``)
+    rewrites the pointer MMEngine wrote in place, then removes.
 
     Other storage backends (``backend_args`` naming e.g. petrel) are used
     unchanged: object stores already make each upload atomic.
@@ -210,17 +272,20 @@ class DiSTSafeCheckpointHook(CheckpointHook):
         if is_main_process():
             self._lock = lock_work_dir(runner.work_dir)
         latest = resolve_last_checkpoint(runner.work_dir)
-        if latest is None:
-            return
-        folder = osp.dirname(latest)
+        if latest is None and not osp.isfile(
+                osp.join(runner.work_dir, 'last_checkpoint')):
+            return  # a new work dir
+        # latest is None for an empty pointer: a kill between truncating
+        # and writing it
+        folder = self._checkpoint_folder(runner)
         if not osp.isdir(folder) or not isinstance(
                 get_file_backend(folder, backend_args=self.backend_args),
                 LocalBackend):
             return
         if is_main_process():
             self._remove_stale_temporaries(folder)
-        if not is_complete_checkpoint(latest):
-            latest = self._repair_pointer(runner, latest, folder)
+        if latest is None or not is_complete_checkpoint(latest):
+            latest = self._repair_pointer(runner, latest or '', folder)
         if runner._resume and runner._load_from is None and latest:
             # MMEngine's find_latest_checkpoint would take an absolute
             # pointer as it is and a relative one relative to the cwd.
@@ -284,54 +349,62 @@ class DiSTSafeCheckpointHook(CheckpointHook):
         super().before_train(runner)
         if self._enable_atomic(self.out_dir):
             self._atomic = True
-            self.file_backend = get_file_backend(
-                self.out_dir, backend_args=self.backend_args)
+            self.file_backend = _DeferredRemovals(
+                get_file_backend(self.out_dir, backend_args=self.backend_args))
 
     # --------------------------------------------------------------- saving
-    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
-        """Save atomically, then update the pointer, then prune."""
-        if not self._atomic:
-            super()._save_checkpoint_with_step(runner, step, meta)
+    # MMEngine's own saving code runs unchanged. It writes through
+    # ``runner.save_checkpoint(backend_args=self.backend_args)`` (the atomic
+    # backend), removes outdated checkpoints through ``self.file_backend``
+    # (here a _DeferredRemovals, which holds them back) and writes the
+    # absolute pointer in place; after each public hook call that may save,
+    # _finish_saves rewrites the pointer atomically and only then removes.
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
+                         outputs=None) -> None:
+        """Save every ``interval`` iterations (iteration-based runs)."""
+        super().after_train_iter(runner, batch_idx, data_batch, outputs)
+        if not self.by_epoch:
+            self._finish_saves(runner)
+
+    def after_train_epoch(self, runner) -> None:
+        """Save every ``interval`` epochs (epoch-based runs)."""
+        super().after_train_epoch(runner)
+        self._finish_saves(runner)
+
+    def after_val_epoch(self, runner, metrics) -> None:
+        """Save a new best checkpoint (``save_best``)."""
+        super().after_val_epoch(runner, metrics)
+        self._finish_saves(runner)
+
+    def _finish_saves(self, runner) -> None:
+        """Point ``last_checkpoint`` at the newest save, then prune.
+
+        Rank 0 rewrites ``last_checkpoint`` atomically, relative to the work
+        dir, if it does not already name ``self.last_ckpt`` that way (the
+        hook has just saved), then removes the checkpoints MMEngine asked to
+        remove during the save.
+        """
+        if not self._atomic or not is_main_process():
             return
-        outdated: List[int] = []
-        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
-                                            self.keep_ckpt_ids[-1] == step):
-            while len(self.keep_ckpt_ids) >= self.max_keep_ckpts:
-                outdated.append(self.keep_ckpt_ids.popleft())
-            self.keep_ckpt_ids.append(step)
-            runner.message_hub.update_info('keep_ckpt_ids',
-                                           list(self.keep_ckpt_ids))
-
-        ckpt_filename = self.filename_tmpl.format(step)
-        self.last_ckpt = self.file_backend.join_path(self.out_dir,
-                                                     ckpt_filename)
-        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-
-        runner.save_checkpoint(
-            self.out_dir,
-            ckpt_filename,
-            self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta,
-            by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
-            **self.args)
-
-        if not is_main_process():
-            return
-        atomic_write(
-            pointer_text(self.last_ckpt, runner.work_dir),
-            osp.join(runner.work_dir, 'last_checkpoint'))
-        for old in outdated:
-            path = self.file_backend.join_path(self.out_dir,
-                                               self.filename_tmpl.format(old))
-            if self.file_backend.isfile(path):
-                self.file_backend.remove(path)
-            elif self.file_backend.isdir(path):
-                self.file_backend.rmtree(path)
+        if self.last_ckpt is not None:
+            pointer = osp.join(runner.work_dir, 'last_checkpoint')
+            text = pointer_text(self.last_ckpt, runner.work_dir)
+            if _read_text(pointer) != text:
+                atomic_write(text, pointer)
+        self.file_backend.remove_deferred()
 
     # --------------------------------------------------------------- helpers
+    def _checkpoint_folder(self, runner) -> str:
+        """Where this hook saves: the work dir, or ``out_dir/<work dir
+        name>`` as MMEngine's ``CheckpointHook.before_train`` makes it."""
+        if self.out_dir is None or self.out_dir == runner.work_dir:
+            return runner.work_dir
+        return osp.join(self.out_dir,
+                        osp.basename(runner.work_dir.rstrip(osp.sep)))
+
     def _complete_checkpoints(self, folder: str) -> List[str]:
         """Complete ``filename_tmpl`` checkpoints in ``folder``, newest first.
 

@@ -1,4 +1,4 @@
 """Optimizer-wrapper constructors."""
-from .frozen_aware_constructor import DiSTOptimWrapperConstructor
+from .optim_wrapper_constructor import DiSTOptimWrapperConstructor
 
 __all__ = ['DiSTOptimWrapperConstructor']

@@ -24,6 +24,13 @@ class DiSTCLIPText(BaseModule):
     ``ln_final(x[EOT]) @ text_projection``. Also holds CLIP's
     ``logit_scale`` as a buffer (not trained, as in the official recipe).
 
+    :attr:`weights_version` counts the events after which :meth:`forward`
+    may return other values for the same tokens: loading weights
+    (:meth:`init_weights`, a state dict), ``_apply`` (``.to()``,
+    ``.half()``, device moves) and, for a tower that is not frozen, every
+    :meth:`train` call (the optimizer changes its weights in training).
+    Callers that cache its output (:class:`DiSTTextHead`) compare it.
+
     Args:
         arch (str | dict): CLIP architecture (see ``resolve_clip_arch``).
             Defaults to ``'ViT-B/16'``.
@@ -57,6 +64,7 @@ class DiSTCLIPText(BaseModule):
             output_dim=a['embed_dim'],
             act_layer=QuickGELU)
         self.register_buffer('logit_scale', torch.tensor(math.log(100.0)))
+        self.weights_version = 0
         if frozen:
             self.text.requires_grad_(False)
             self.text.eval()
@@ -85,6 +93,7 @@ class DiSTCLIPText(BaseModule):
         load_tower_strict(self.text, text, 'CLIP text tower', self.pretrained)
         if logit_scale is not None:
             self.logit_scale.copy_(logit_scale)
+        self.weights_version += 1
         print_log(
             f'DiSTCLIPText: loaded CLIP weights from {self.pretrained}',
             logger='current')
@@ -94,14 +103,23 @@ class DiSTCLIPText(BaseModule):
         """Refuse an incomplete text tower, also under ``strict=False``."""
         check_complete(self, state_dict, prefix, 'CLIP text tower')
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.weights_version += 1
         if any(k.startswith(prefix + 'text.') for k in state_dict):
             weights_loaded(self)
+
+    def _apply(self, fn, *args, **kwargs) -> 'DiSTCLIPText':
+        """Move or convert the tensors (``.to()``, ``.half()``, ...)."""
+        out = super()._apply(fn, *args, **kwargs)
+        self.weights_version += 1
+        return out
 
     def train(self, mode: bool = True) -> 'DiSTCLIPText':
         """Set training mode; a frozen tower stays in eval mode."""
         super().train(mode)
         if self.frozen:
             self.text.eval()
+        else:
+            self.weights_version += 1  # trained weights may have changed
         return self
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:

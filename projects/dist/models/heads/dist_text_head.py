@@ -100,9 +100,14 @@ class DiSTTextHead(BaseHead):
     ``logits = exp(logit_scale) * cos(video_embedding, text_feature_k)`` with
     the frozen CLIP text tower's ``logit_scale`` (ln 100 in OpenAI weights,
     i.e. a fixed scale of 100) — DiST's classifier. The text features are
-    computed once per class set and cached; the cache is rebuilt whenever the
-    text tower's weights change (loading a checkpoint, ``init_weights``), the
-    class names change (:meth:`set_class_names`) or the device/dtype changes.
+    computed once per class set and cached; the cache is rebuilt after the
+    events that change them: the text tower's weights are loaded (a
+    checkpoint, ``init_weights``) or moved/converted (``.to()``,
+    ``.half()``; see ``DiSTCLIPText.weights_version``), the class names
+    change (:meth:`set_class_names`), or a tower that is not frozen switches
+    mode. A tower that is not frozen is run afresh (with gradients) at every
+    training forward. After editing the tower's tensors in place, call
+    :meth:`clear_text_cache`.
 
     ``classifier='linear'`` replaces this with a plain trainable linear layer
     (for recipes without class names); no text tower is built then.
@@ -303,28 +308,38 @@ class DiSTTextHead(BaseHead):
             check_complete(self, state_dict, prefix, 'DiST linear head')
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def _text_state_key(self, ref: torch.Tensor) -> tuple:
-        # ``_version`` counts in-place updates (load_state_dict, copy_, ...)
-        # and ``data_ptr`` changes when a tensor is replaced (``.to()``), so
-        # any change to the text tower's weights invalidates the cache. The
-        # input's dtype is not part of it: the features are computed without
-        # autocast and kept in float32, so fp32 and autocast forwards (train
-        # and val, or benchmark modes side by side) share them.
-        return (ref.device, self.text_tokens.data_ptr(),
-                tuple((p.data_ptr(), p._version)
-                      for p in self.text_encoder.parameters()))
+    def clear_text_cache(self) -> None:
+        """Drop the cached text features; the next forward recomputes them.
+
+        Needed only after changing the text tower's tensors in place outside
+        the tracked events (loading, ``.to()``, class names, mode switch).
+        """
+        self._text_cache = None
 
     def text_features(self, ref: torch.Tensor) -> torch.Tensor:
         """Return the L2-normalised text features of the class names
         (template ensemble merged, see :func:`ensemble_text_features`).
 
+        The cache key is the device of ``ref`` and the text tower's
+        ``weights_version``; class-name changes drop the cache. The input's
+        dtype is not part of it: the features are computed without autocast
+        and kept in float32, so fp32 and autocast forwards (train and val,
+        or benchmark modes side by side) share them.
+
         Args:
             ref (torch.Tensor): A tensor on the device wanted.
 
         Returns:
-            torch.Tensor: (K, E) float32, computed once and cached.
+            torch.Tensor: (K, E) float32, computed once and cached (afresh
+            at every training forward of a tower that is not frozen).
         """
-        key = self._text_state_key(ref)
+        if (not self.text_encoder.frozen and self.training
+                and torch.is_grad_enabled()):
+            # trained with the video side: gradients flow, nothing cached
+            with _no_autocast(ref.device.type):
+                feats = self.text_encoder(self.text_tokens)
+            return F.normalize(feats.float(), dim=-1)
+        key = (ref.device, self.text_encoder.weights_version)
         if self._text_cache is None or self._text_cache[0] != key:
             # once per class set, so always in full precision
             with _no_autocast(ref.device.type):

@@ -1,9 +1,9 @@
 # Copyright (c) DiST-MMAction2 contributors. Licensed under Apache-2.0.
-"""Run the main job on the built-in default: DiST vs an order-blind model.
+"""Compare DiST with an order-blind model on the synthetic motion-order data.
 
 One command, CPU only, a few minutes on 2 cores::
 
-    python tools/run_main_job.py
+    python tools/synthetic_motion_comparison.py
 
 Paths in the configs (``data/synthetic_motion``) and ``--work-dir`` are
 relative to the working directory, as for ``tools/train.py``; run it from the
@@ -55,7 +55,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'the built-in synthetic motion-order dataset')
     parser.add_argument(
         '--work-dir',
-        default='work_dirs/main_job',
+        default='work_dirs/synthetic_motion',
         help='root of the two work directories and summary.json')
     parser.add_argument(
         '--dist-config', default=DIST_CONFIG, help='the DiST config')
@@ -83,8 +83,9 @@ def _run(cmd: List[str], env: Dict[str, str]) -> None:
     print('+ ' + ' '.join(cmd), flush=True)
     result = subprocess.run(cmd, env=env)
     if result.returncode != 0:
-        raise SystemExit(f'run_main_job.py: `{" ".join(cmd)}` failed with '
-                         f'exit status {result.returncode}')
+        raise SystemExit(
+            f'synthetic_motion_comparison.py: `{" ".join(cmd)}` failed with '
+            f'exit status {result.returncode}')
 
 
 def _test_metrics(test_dir: str) -> Dict[str, float]:
@@ -99,7 +100,9 @@ def _test_metrics(test_dir: str) -> Dict[str, float]:
     files = sorted(
         glob.glob(osp.join(test_dir, '*', '*.json')), key=osp.getmtime)
     if not files:
-        raise SystemExit(f'run_main_job.py: no test metrics under {test_dir}')
+        raise SystemExit(
+            f'synthetic_motion_comparison.py: no test metrics under {test_dir}'
+        )
     with open(files[-1], encoding='utf-8') as f:
         return json.load(f)
 
@@ -171,7 +174,7 @@ def train_and_test(config: str, work_root: str, options: List[str],
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the main job.
+    """Generate the data, train and test both models, print the comparison.
 
     Args:
         argv (list[str], optional): Arguments without the program name.
@@ -214,7 +217,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         json.dump(summary, f, indent=2)
 
     print('\n' + '=' * 72)
-    print(f'Main job: top-1 on the synthetic test split '
+    print(f'DiST vs order-blind: top-1 on the synthetic test split '
           f"({info['num_test']} videos, {info['num_classes']} classes, "
           f'chance {chance:.1f} %)')
     for res in results:

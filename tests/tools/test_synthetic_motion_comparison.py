@@ -1,6 +1,7 @@
-"""The README's main-job command, reduced: ``tools/run_main_job.py`` with 2
-training videos per class and one epoch, run as a user runs it (subprocess,
-outside the repository). It must generate the data, train and test DiST and
+"""The README's synthetic motion comparison, reduced:
+``tools/synthetic_motion_comparison.py`` with 2 training videos per class
+and one epoch, run as a user runs it (subprocess, outside the repository).
+It must generate the data, train and test DiST and
 the order-blind baseline with tools/train.py and tools/test.py, leave
 checkpoints, logs and curve plots, and print both test top-1 values. The
 full-size run and its numbers are in docs/quick_start.md."""
@@ -11,7 +12,7 @@ import re
 import subprocess
 import sys
 
-REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(os.sep, 1)[0]
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NUM_PER_CLASS = dict(train=2, val=1, test=1)
 REDUCED = [
     'train_cfg.max_epochs=1',
@@ -25,14 +26,14 @@ REDUCED = [
 ]
 
 
-def test_reduced_main_job(tmp_path):
+def test_reduced_comparison(tmp_path):
     env = dict(os.environ)
     env.pop('PYTHONPATH', None)
     env['PATH'] = osp.dirname(sys.executable) + os.pathsep + env['PATH']
     cmd = [
         sys.executable,
-        osp.join(REPO_ROOT, 'tools', 'run_main_job.py'), '--work-dir', 'work',
-        '--cfg-options', *REDUCED
+        osp.join(REPO_ROOT, 'tools', 'synthetic_motion_comparison.py'),
+        '--work-dir', 'work', '--cfg-options', *REDUCED
     ]
     proc = subprocess.run(
         cmd,

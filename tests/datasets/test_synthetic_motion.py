@@ -9,12 +9,13 @@ import torch
 from mmaction.datasets.transforms import UniformSample
 
 # yapf: disable
-from projects.dist.datasets.synthetic import (SYNTHETIC_MOTION_CLASSES,
-                                              SyntheticMotionGenerator,
-                                              render_clip, sample_appearance,
-                                              visiting_order,
-                                              write_random_clip_weights,
-                                              write_video)
+from projects.dist.datasets.synthetic_motion import (SYNTHETIC_MOTION_CLASSES,
+                                                     SyntheticMotionGenerator,
+                                                     render_clip,
+                                                     sample_appearance,
+                                                     visiting_order,
+                                                     write_random_clip_weights,
+                                                     write_video)
 # yapf: enable
 from projects.dist.models.backbones.clip_visual import DiSTCLIPVisual
 from projects.dist.models.heads.clip_text import DiSTCLIPText

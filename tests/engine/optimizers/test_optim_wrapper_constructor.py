@@ -36,11 +36,11 @@ def build(paramwise_cfg=None, **optimizer_options):
 def test_only_trainable_parameters_and_one_log_line(monkeypatch):
     from mmengine.optim.optimizer import default_constructor
 
-    from projects.dist.engine.optimizers import frozen_aware_constructor
+    from projects.dist.engine.optimizers import optim_wrapper_constructor
     logged = []
     record = lambda msg, *a, **k: logged.append(msg)  # noqa: E731
     monkeypatch.setattr(default_constructor, 'print_log', record)
-    monkeypatch.setattr(frozen_aware_constructor, 'print_log', record)
+    monkeypatch.setattr(optim_wrapper_constructor, 'print_log', record)
     net = _Net()
     wrapper = build(dict(norm_decay_mult=0.0, bias_decay_mult=0.0))(net)
     held = {id(p) for g in wrapper.optimizer.param_groups for p in g['params']}
