@@ -43,6 +43,8 @@ RECIPE_CONFIGS = sorted(EXPECTED_TRAINABLE)
 TOWER_TRAINABLE = {
     'dist_dinov2_vitb14_k400.py': 26_387_728,
     'dist_dinov2_vitb14_sthv2.py': 19_109_934,
+    'dist_openclip_vitb16_laion2b_k400.py': 26_273_424,
+    'dist_openclip_vitb16_laion2b_sthv2.py': 19_053_486,
 }
 
 

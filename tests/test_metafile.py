@@ -145,9 +145,12 @@ def backbone_key(cfg: Config) -> Tuple[str, str, int]:
     """(backbone type, image tower, temporal frames) of a config's model."""
     backbone = cfg.model.backbone
     tower = backbone.spatial_encoder
-    # a CLIP arch, or an mmpretrain config file and backbone
-    arch = tower.get('arch') or (tower.get('model_config'),
-                                 tower.get('backbone'))
+    if 'arch' in tower:  # OpenAI CLIP
+        arch = tower.arch
+    elif 'model_name' in tower:  # open_clip / timm: model name and weights
+        arch = (tower.model_name, tower.get('pretrained'))
+    else:  # mmpretrain: config file and backbone
+        arch = (tower.get('model_config'), tower.get('backbone'))
     return (backbone.type, f'{tower.type} {arch}', backbone.num_frames)
 
 

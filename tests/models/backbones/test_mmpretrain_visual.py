@@ -12,9 +12,8 @@ from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 
 from projects.dist.models.backbones import DiSTMMPretrainViT
 from projects.dist.models.utils.state_checks import CheckpointMismatchError
-from tests.helpers import UNIT_CLIP
+from tests.helpers import REPO_ROOT, UNIT_CLIP
 from tests.numerics import assert_close_rounding
-from tests.tools.tiny_dist import REPO_ROOT
 
 #: a 3-block, 32-wide ViT on 28 px frames (2x2 patches of 14 px)
 TINY_ARCH = dict(
