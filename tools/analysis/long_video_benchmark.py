@@ -44,6 +44,7 @@ import projects.dist  # noqa: F401  -- compat fixes + registration
 from mmaction.apis import init_recognizer
 
 from projects.dist.apis import SlidingWindowRecognizer, open_source
+from projects.dist.utils.cpu_allocator import tune_glibc_malloc
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -63,6 +64,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--long-factor', type=int, default=4)
     p.add_argument('--num-classes', type=int, default=5)
     p.add_argument('--threads', type=int, help='torch threads')
+    p.add_argument(
+        '--cpu-malloc',
+        choices=('tuned', 'default'),
+        default='tuned',
+        help='glibc malloc thresholds, as tools/analysis/benchmark.py '
+        '(see projects/dist/utils/cpu_allocator.py)')
     p.add_argument('--out', help='also write the JSON here')
     p.add_argument('--child', help=argparse.SUPPRESS)  # video to run
     return p.parse_args(argv)
@@ -151,6 +158,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.cpu_malloc == 'tuned':
+        tune_glibc_malloc()
     if args.child:
         print(json.dumps(child(args)))
         return 0
@@ -159,6 +168,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     short = write_video(osp.join(tmp, 'short.mp4'), n, args.fps, args.size)
     long = write_video(
         osp.join(tmp, 'long.mp4'), n * args.long_factor, args.fps, args.size)
+    load_before = os.getloadavg()[0]
     model = build_model(args.config, args.num_classes)
     bb = model.backbone
     # warm-up: one window (and the one-off text features of the names)
@@ -175,7 +185,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
             osp.abspath(__file__), args.config, '--child', video,
             '--frame-interval',
             str(args.frame_interval), '--num-classes',
-            str(args.num_classes)
+            str(args.num_classes), '--cpu-malloc', args.cpu_malloc
         ]
         if args.stride:
             cmd += ['--stride', str(args.stride)]
@@ -199,6 +209,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
         alpha=bb.alpha,
         stride=reuse['stride'],
         frame_interval=args.frame_interval,
+        cpu_malloc=args.cpu_malloc,
+        loadavg_1min_before_after=[load_before,
+                                   os.getloadavg()[0]],
         video_seconds=[args.seconds, args.seconds * args.long_factor],
         video_fps=args.fps,
         video_size=list(args.size),
