@@ -10,6 +10,7 @@ import copy
 import os.path as osp
 import re
 
+import numpy as np
 import pytest
 import torch
 from mmaction.registry import MODELS
@@ -17,6 +18,7 @@ from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
+from projects.dist.apis import FrameTransform, VideoSourceError, open_source
 from projects.dist.datasets.robust_video_dataset import (AnnotationListError,
                                                          read_annotation_list)
 from projects.dist.models.utils.clip_arch import resolve_clip_arch
@@ -225,6 +227,18 @@ def mmpretrain_tower(**kw) -> None:
 
 
 # id: (trigger(tmp_path), exception type, offending pattern, expected one)
+def unreadable_stream(tmp_path) -> None:
+    """Open a text file as a live source (cv2.VideoCapture)."""
+    open_source(write(tmp_path, 'not a video'), backend='opencv')
+
+
+def multi_crop_windows() -> None:
+    """Prepare a sliding-window frame with a 3-crop test pipeline."""
+    transform = FrameTransform([dict(type='ThreeCrop', crop_size=32)],
+                               torch.zeros(3), torch.ones(3))
+    transform(np.zeros((32, 48, 3), np.uint8))
+
+
 CASES = {
     'clip length != num_frames': (lambda p: forward(
         (3, 6, 32, 32)), ValueError, 'clip has 6 frames', 'num_frames=8'),
@@ -440,6 +454,12 @@ CASES = {
     'mmpretrain backbone of an unsupported family':
     (lambda p: mmpretrain_tower(backbone=dict(type='MAEViT')), ValueError,
      'MAEViT has its own forward', 'supported: VisionTransformer'),
+    'live video source OpenCV cannot open':
+    (unreadable_stream, VideoSourceError, r'source .*file\.txt',
+     'camera index, a stream URL or a video file'),
+    'multi-crop test pipeline for sliding windows':
+    (lambda p: multi_crop_windows(), ValueError, 'make 3 views',
+     'use a single crop'),
 }
 
 

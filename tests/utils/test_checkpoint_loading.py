@@ -1,5 +1,6 @@
 """Files that are not checkpoints get one clear error naming the path and
 what was expected, on every path that reads a checkpoint file."""
+import os
 import os.path as osp
 import pickle
 
@@ -116,3 +117,29 @@ def test_runner_load_from_names_the_file(tmp_path):
         default_scope='mmaction')  # a Runner makes its scope the current
     with pytest.raises(CheckpointFileError, match=pattern):
         runner.load_or_resume()
+
+
+def test_loader_reads_training_checkpoints_unless_told_not_to(
+        tmp_path, monkeypatch):
+    """MMEngine's load_checkpoint (hence mmaction.apis.init_recognizer and
+    the Inferencers) reads a training checkpoint without the tools' env
+    variable; a user's TORCH_FORCE_WEIGHTS_ONLY_LOAD still wins."""
+    import numpy as np
+    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', raising=False)
+    monkeypatch.delenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', raising=False)
+    path = str(tmp_path / 'epoch_1.pth')
+    linear = torch.nn.Linear(2, 2)
+    torch.save(
+        {
+            'state_dict': linear.state_dict(),
+            'meta': {
+                'seed': np.int64(0)
+            }
+        }, path)
+    other = torch.nn.Linear(2, 2)
+    load_checkpoint(other, path, map_location='cpu')
+    torch.testing.assert_close(other.weight, linear.weight, rtol=0, atol=0)
+    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
+    monkeypatch.setenv('TORCH_FORCE_WEIGHTS_ONLY_LOAD', '1')
+    with pytest.raises(pickle.UnpicklingError, match='Weights only load'):
+        load_checkpoint(other, path, map_location='cpu')

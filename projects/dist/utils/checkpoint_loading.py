@@ -125,9 +125,19 @@ def load_checkpoint_file(path: str,
 
 
 def load_from_local_checked(filename: str, map_location: Any = None):
-    """MMEngine local-file checkpoint loader with clear errors."""
+    """MMEngine local-file checkpoint loader with clear errors.
+
+    A full training checkpoint (see :func:`needs_full_unpickling`) is read
+    with the full unpickler, with a warning, so that MMAction2's own API
+    (``mmaction.apis.init_recognizer``, the Inferencers) loads the user's
+    trained checkpoints as the tools do; every other file keeps torch's
+    safe (``weights_only``) default.
+    """
     filename = osp.expanduser(filename)
-    checkpoint = load_checkpoint_file(filename, map_location)
+    load_kwargs = {}
+    if needs_full_unpickling(filename):
+        load_kwargs['weights_only'] = False
+    checkpoint = load_checkpoint_file(filename, map_location, **load_kwargs)
     if not isinstance(checkpoint, dict):
         raise CheckpointFileError(
             f'checkpoint {filename} holds a {type(checkpoint).__name__}, '
@@ -169,10 +179,36 @@ def allow_full_unpickling_if_needed(checkpoint: str) -> bool:
         CheckpointFileError: ``checkpoint`` is a local file that is not a
             PyTorch checkpoint.
     """
+    if not needs_full_unpickling(checkpoint):
+        return False
+    os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
+    return True
+
+
+def needs_full_unpickling(checkpoint: str) -> bool:
+    """Whether ``checkpoint`` is a full training checkpoint that torch's
+    safe unpickler refuses, and the user has not decided otherwise.
+
+    Logs a warning (once per call) when it returns True.
+
+    Args:
+        checkpoint (str): Local checkpoint path (anything else: False).
+
+    Returns:
+        bool: True if ``checkpoint`` is a local zip checkpoint pickling
+        objects other than tensors and plain containers (MMEngine's message
+        hub, numpy scalars) and neither ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
+        nor ``TORCH_FORCE_WEIGHTS_ONLY_LOAD`` is set.
+
+    Raises:
+        CheckpointFileError: ``checkpoint`` is a local file that is not a
+            PyTorch checkpoint.
+    """
     if not osp.isfile(checkpoint):
         return False
     check_checkpoint_file(checkpoint)
-    if 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' in os.environ:
+    if ('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' in os.environ
+            or 'TORCH_FORCE_WEIGHTS_ONLY_LOAD' in os.environ):
         return False
     try:
         unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(
@@ -188,5 +224,4 @@ def allow_full_unpickling_if_needed(checkpoint: str) -> bool:
         'made with tools/misc/publish_checkpoint.py load safely.',
         logger='current',
         level=logging.WARNING)
-    os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
     return True

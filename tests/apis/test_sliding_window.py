@@ -1,0 +1,143 @@
+"""Sliding-window recognition with frozen-tower token reuse: every window's
+scores and embedding equal the plain single-clip forward (``test_step``)
+on the same frames, each spatial frame goes through the tower once, and
+the caches stay bounded however long the video is."""
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.dataset import Compose, pseudo_collate
+
+from projects.dist.apis import (CaptureFrameSource, DecordFrameSource,
+                                SlidingWindowRecognizer, VideoSourceError,
+                                open_source)
+from tests.numerics import assert_close_model
+from tests.video_utils import write_random_video
+
+
+def reference(model, frame_inds, video=None, array=None):
+    """``test_step`` scores and the backbone embedding of the clip of
+    ``frame_inds`` made by the test pipeline (decord), or from ``array``
+    (frames decoded elsewhere)."""
+    steps = [s for s in model.cfg.test_pipeline if 'Sample' not in s['type']]
+    data = dict(
+        frame_inds=np.array(frame_inds),
+        clip_len=len(frame_inds),
+        num_clips=1,
+        frame_interval=None,
+        start_index=0,
+        modality='RGB',
+        label=-1)
+    if array is None:
+        data['filename'] = video
+    else:
+        steps = [dict(type='ArrayDecode')] + [
+            s for s in steps
+            if 'Init' not in s['type'] and 'Decode' not in s['type']
+        ]
+        data['array'] = array
+        data['total_frames'] = len(array)
+    batch = pseudo_collate([Compose(steps)(data)])
+    with torch.no_grad():
+        scores = model.test_step(batch)[0].pred_score
+        inputs = model.data_preprocessor(batch, False)['inputs']
+        embedding = model.backbone(inputs.flatten(0, 1))[0]
+    return scores, embedding
+
+
+def check_windows(results, model, num_sampled, stride, interval, **ref):
+    """Every window equals its reference; windows tile the sampled frames
+    as documented."""
+    window = model.backbone.num_frames
+    assert len(results) == (num_sampled - window) // stride + 1
+    for w, result in enumerate(results):
+        inds = [(w * stride + j) * interval for j in range(window)]
+        assert (result.index, result.start_frame,
+                result.end_frame) == (w, inds[0], inds[-1])
+        scores, embedding = reference(model, inds, **ref)
+        assert_close_model(result.embedding, embedding, f'window {w} emb')
+        assert_close_model(result.scores, scores, f'window {w} scores')
+
+
+@pytest.mark.parametrize('stride,interval', [(2, 1), (4, 2), (3, 1)])
+def test_windows_equal_plain_forward(model, video, stride, interval):
+    runner = SlidingWindowRecognizer(model, stride, interval)
+    results = list(runner.run(DecordFrameSource(video)))
+    num_sampled = len(range(0, 41, interval))
+    check_windows(results, model, num_sampled, stride, interval, video=video)
+    # every spatial frame went through the tower exactly once
+    alpha, window = model.backbone.alpha, model.backbone.num_frames
+    spatial = {
+        w * stride + j
+        for w in range(len(results))
+        for j in range(0, window, alpha)
+    }
+    assert runner.tower_frames == len(spatial)
+    assert runner.peak_cached_frames <= runner.max_cached_frames
+    if stride % alpha == 0:  # aligned: the cache holds one window's frames
+        assert runner.peak_cached_frames == window // alpha
+
+
+def test_recompute_path_matches_reuse_path(model, video):
+    reuse = SlidingWindowRecognizer(model, 2)
+    plain = SlidingWindowRecognizer(model, 2, reuse_tower=False)
+    got = list(reuse.run(DecordFrameSource(video)))
+    want = list(plain.run(DecordFrameSource(video)))
+    assert len(got) == len(want) == 17
+    for a, b in zip(got, want):
+        assert_close_model(a.scores, b.scores)
+    # 4 spatial frames per window without reuse; with it, the first
+    # window's 4, then one new one per window (stride 2 = alpha)
+    assert plain.tower_frames == 4 * 17
+    assert reuse.tower_frames == 4 + 16
+
+
+def test_cache_bound_independent_of_length(model, tmp_path):
+    short = write_random_video(str(tmp_path / 's.mp4'), num_frames=16)
+    long = write_random_video(str(tmp_path / 'l.mp4'), num_frames=64)
+    peaks = []
+    for path in (short, long):
+        runner = SlidingWindowRecognizer(model, 2)
+        buffered = []
+        results = list(
+            runner.run(
+                DecordFrameSource(path),
+                frame_callback=lambda f: buffered.append(len(runner._tokens))))
+        assert len(results) == (len(DecordFrameSource(path)) - 8) // 2 + 1
+        peaks.append(runner.peak_cached_frames)
+        assert max(buffered) <= runner.max_cached_frames
+    assert peaks == [4, 4]
+
+
+def test_file_read_as_live_stream(model, video):
+    """The live-source path (cv2.VideoCapture, frames as they arrive)."""
+    capture = cv2.VideoCapture(video)
+    frames = []
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    array = np.stack(frames)
+    source = open_source(video, backend='opencv', max_frames=30)
+    assert isinstance(source, CaptureFrameSource)
+    results = list(SlidingWindowRecognizer(model, 2).run(source))
+    check_windows(results, model, 30, 2, 1, array=array)
+    assert results[1].start_time == pytest.approx(2 / 8)  # 8 fps
+
+
+def test_too_short_and_bad_sources(model, tmp_path):
+    short = write_random_video(str(tmp_path / 's.mp4'), num_frames=7)
+    with pytest.raises(ValueError, match='7 sampled frames .* needs 8'):
+        list(SlidingWindowRecognizer(model).run(open_source(short)))
+    with pytest.raises(FileNotFoundError, match='video source not found'):
+        open_source(str(tmp_path / 'missing.mp4'))
+    text = tmp_path / 'text.mp4'
+    text.write_text('not a video')
+    with pytest.raises(VideoSourceError, match='decord cannot open'):
+        open_source(str(text))
+    with pytest.raises(VideoSourceError, match='OpenCV cannot open'):
+        open_source(str(text), backend='opencv')
+    for bad in (dict(stride=0), dict(frame_interval=1.5)):
+        with pytest.raises(ValueError, match='must be an integer >= 1'):
+            SlidingWindowRecognizer(model, **bad)
