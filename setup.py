@@ -50,6 +50,7 @@ setup(
         'mmaction2==1.2.0',
         'open_clip_torch>=2.23',
         'decord>=0.6.0',
+        'av>=14',
         'importlib-metadata',
         'setuptools<82',
         'matplotlib',

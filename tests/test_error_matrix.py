@@ -12,13 +12,15 @@ import re
 
 import pytest
 import torch
-from mmaction.registry import MODELS
+from mmaction.registry import MODELS, TRANSFORMS
 from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
 from projects.dist.datasets.robust_video_dataset import (AnnotationListError,
                                                          read_annotation_list)
+from projects.dist.datasets.transforms.video_readers import (EditListError,
+                                                             open_video)
 from projects.dist.models.utils.clip_arch import resolve_clip_arch
 from projects.dist.models.utils.official_converter import (
     ConverterArgumentError, NotOfficialCheckpointError, extract_official_state,
@@ -29,6 +31,7 @@ from projects.dist.utils.work_dir import (LOCK_NAME, NothingToTrainError,
                                           WorkDirError, check_train_schedule,
                                           lock_work_dir)
 from tests.tools.tiny_dist import load_tool
+from tests.video_utils import cut_with_stream_copy, write_pyav_video
 
 REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(osp.sep, 1)[0]
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
@@ -173,6 +176,14 @@ def lock_held_work_dir(tmp_path) -> None:
         other.flush()
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
         lock_work_dir(str(tmp_path))
+
+
+def edit_list_mp4(tmp_path) -> str:
+    """An MP4 cut at 1.5 s with stream copy: 5 frames hidden by an edit
+    list before the cut."""
+    src = write_pyav_video(
+        str(tmp_path / 'src.mp4'), num_frames=30, options=dict(g='10'))
+    return cut_with_stream_copy(src, str(tmp_path / 'cut.mp4'), 1.5)
 
 
 def drop(key):
@@ -342,6 +353,14 @@ CASES = {
     'converter CLI input not official':
     (convert_cli, SystemExit, r'plugin.pth: not an official DiST',
      r"expected tensors named 'backbone.base_encoder.dist_net"),
+    'unknown video backend':
+    (lambda p: TRANSFORMS.build(dict(type='DiSTVideoInit', backend='opencv')),
+     ValueError, "unknown video backend 'opencv'",
+     r"expected one of \['decord', 'pyav'\]"),
+    'MP4 edit list with the decord backend':
+    (lambda p: open_video(edit_list_mp4(p), 'decord'), EditListError,
+     r'first frame is at -0\.500 s: an MP4 edit list',
+     "use backend='pyav', or re-encode"),
 }
 
 
