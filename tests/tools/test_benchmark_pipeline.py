@@ -1,6 +1,7 @@
-"""tools/analysis/benchmark_pipeline.py, tools/data/generate_benchmark_videos.py
-and tools/data/reencode_videos.py on tiny generated files. No timing is
-asserted: only what the files are and what the JSON lines carry."""
+"""The pipeline benchmark (tools/analysis/benchmark_pipeline.py), the video
+generator and the re-encoder (tools/data/) on tiny generated files. No
+timing is asserted: only what the files are and what the JSON lines
+carry."""
 import json
 import os.path as osp
 
