@@ -150,3 +150,27 @@ def test_target_size_is_even():
     assert reencoder.target_size(1280, 720, 256) == (456, 256)
     assert reencoder.target_size(427, 240, 0) == (428, 240)
     assert np.all(np.array(reencoder.target_size(101, 77, 51)) % 2 == 0)
+
+
+def test_variant_reads_another_folder(kinetics_like, tmp_path):
+    reencoder.convert_folder(kinetics_like, str(tmp_path), keyint=8)
+    records = bench.run(
+        K400,
+        kinetics_like,
+        splits=('test', ),
+        variants=('stock', f'pyav@{tmp_path}'),
+        rounds=1)
+    assert records[0]['video_dir'] == kinetics_like
+    assert records[1]['video_dir'] == str(tmp_path)
+    assert records[1]['variant'] == f'pyav@{tmp_path}'
+    assert records[1]['steps'][0] == 'DiSTVideoInit'
+    with pytest.raises(FileNotFoundError, match='no video files'):
+        bench.run(
+            K400, kinetics_like, variants=('stock', f'pyav@{tmp_path}/x'))
+    one = tmp_path / 'one'
+    one.mkdir()
+    (one / 'a.mp4').write_bytes((tmp_path / 'kinetics_0000.mp4').read_bytes())
+    with pytest.raises(
+            ValueError, match=r"'pyav@.*one' has 1 videos, "
+            'expected 2'):
+        bench.run(K400, kinetics_like, variants=('stock', f'pyav@{one}'))

@@ -15,11 +15,18 @@ each variant on a video, so they sample the same frames and draw the same
 crops), so their ratios come from the same run on a shared machine:
 
 * ``config``: the pipeline as the config writes it;
-* ``stock``: MMAction2's own steps (``DecordInit`` / ``DecordDecode`` for the
-  decoding steps, ``TorchVisionWrapper`` for ``DiSTRandomGrayscale``), i.e.
-  the recipes' pipelines before the DiST decoding steps;
+* ``stock``: MMAction2's ``DecordInit`` / ``DecordDecode`` for the decoding
+  steps, i.e. the recipes' pipelines before the DiST decoding steps;
 * ``pyav``, ``decord``: ``DiSTVideoInit(backend=...)`` / ``DiSTVideoDecode``
   with the config's other steps.
+
+A variant written ``VARIANT@DIR`` reads its videos from ``DIR`` instead
+(the i-th file of each folder, sorted, pairs up), e.g. the re-encoded copies
+of ``tools/data/reencode_videos.py`` against the originals, in one run::
+
+    OMP_NUM_THREADS=1 python tools/analysis/benchmark_pipeline.py \
+        configs/dist_vitb_k400.py data/bench_k400 \
+        --variants stock,pyav,pyav@data/bench_k400_fast
 
 Example (one core, as the docs' table)::
 
@@ -73,11 +80,13 @@ def to_variant(pipeline: Sequence[dict], variant: str) -> List[dict]:
 
     Args:
         pipeline (Sequence[dict]): Transform configs.
-        variant (str): One of :data:`VARIANTS`.
+        variant (str): One of :data:`VARIANTS`, optionally followed by
+            ``@DIR`` (ignored here).
 
     Returns:
         list[dict]: The rewritten copy.
     """
+    variant = variant.split('@', 1)[0]
     if variant not in VARIANTS:
         raise ValueError(f'unknown variant {variant!r}; expected one of '
                          f'{list(VARIANTS)}')
@@ -95,12 +104,6 @@ def to_variant(pipeline: Sequence[dict], variant: str) -> List[dict]:
             out.append(
                 dict(type='DecordDecode' if variant ==
                      'stock' else 'DiSTVideoDecode'))
-        elif kind == 'DiSTRandomGrayscale' and variant == 'stock':
-            out.append(
-                dict(
-                    type='TorchVisionWrapper',
-                    op='RandomGrayscale',
-                    p=step.get('p', 0.1)))
         else:
             out.append(step)
     return out
@@ -192,12 +195,21 @@ def run(config: str,
     cfg = Config.fromfile(config)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     videos = list_videos(video_dir, num_videos)
+    folders = {v: v.split('@', 1)[1] for v in variants if '@' in v}
+    sources = {
+        v: list_videos(folders[v], num_videos) if v in folders else videos
+        for v in variants
+    }
+    for v, found in sources.items():
+        if len(found) != len(videos):
+            raise ValueError(f'variant {v!r} has {len(found)} videos, '
+                             f'expected {len(videos)} as in {video_dir!r}')
     records, summary = [], dict(split='summary', reference=variants[0])
     for split in splits:
         pipeline = cfg[f'{split}_dataloader']['dataset']['pipeline']
         timed = {v: TimedPipeline(to_variant(pipeline, v)) for v in variants}
         for variant, pipe in timed.items():  # warm up, untimed
-            for path in videos[:warmup]:
+            for path in sources[variant][:warmup]:
                 seed_all(0)
                 pipe(
                     dict(
@@ -205,12 +217,12 @@ def run(config: str,
             pipe.cpu = dict.fromkeys(pipe.cpu, 0.0)
             pipe.wall, pipe.videos, pipe.clips = 0.0, 0, 0
         for r in range(rounds):
-            for i, path in enumerate(videos):
+            for i in range(len(videos)):
                 for variant in variants:
                     seed_all(r * len(videos) + i)
                     timed[variant](
                         dict(
-                            filename=path,
+                            filename=sources[variant][i],
                             label=0,
                             start_index=0,
                             modality='RGB'))
@@ -220,7 +232,7 @@ def run(config: str,
                 split=split,
                 variant=variant,
                 config=config,
-                video_dir=video_dir,
+                video_dir=folders.get(variant, video_dir),
                 num_videos=len(videos),
                 rounds=rounds,
                 videos=pipe.videos,
@@ -264,8 +276,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument(
         '--variants',
         default='stock,config',
-        help=f'comma-separated of {", ".join(VARIANTS)}; the first is the '
-        'reference of the ratios (default stock,config)')
+        help=f'comma-separated of {", ".join(VARIANTS)}, each optionally '
+        '@DIR (its videos from DIR); the first is the reference of the '
+        'ratios (default stock,config)')
     p.add_argument('--rounds', type=int, default=2, help='passes (default 2)')
     p.add_argument('--num-videos', type=int, help='use the first N videos')
     p.add_argument('--warmup', type=int, default=1)
@@ -285,10 +298,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 file=sys.stderr)
             return 2
     for v in variants:
-        if v not in VARIANTS:
+        if v.split('@', 1)[0] not in VARIANTS:
             print(
                 f'error: unknown variant {v!r}; expected one of '
-                f'{", ".join(VARIANTS)}',
+                f'{", ".join(VARIANTS)}, optionally @DIR',
                 file=sys.stderr)
             return 2
     if torch.get_num_threads() > 1 and 'OMP_NUM_THREADS' not in os.environ:
