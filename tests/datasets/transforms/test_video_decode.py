@@ -4,6 +4,10 @@ are FFmpeg's frames at the requested indices, in presentation order.
 The reference is a plain sequential decode of the whole file with PyAV
 (FFmpeg's decoder, every frame, no seeking): what ``ffmpeg -i`` shows.
 """
+import os.path as osp
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from mmaction.registry import TRANSFORMS
@@ -17,6 +21,8 @@ from tests.video_utils import (cut_with_stream_copy, frame_level,
                                write_pyav_video)
 
 generator = load_tool('data/generate_benchmark_videos.py')
+REPO_ROOT = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 BACKENDS = ('pyav', 'decord')
 
@@ -45,12 +51,22 @@ def h264_long_gop(tmp_path_factory) -> str:
 
 @pytest.fixture(scope='module')
 def vp9_webm(tmp_path_factory) -> str:
-    """VP9 in WebM (hidden alt-ref frames), a keyframe every 20."""
-    path = str(tmp_path_factory.mktemp('vid') / 's.webm')
-    return textured_video(path, 'libvpx-vp9', 45, 20, {
-        'deadline': 'realtime',
-        'cpu-used': '8'
-    })
+    """VP9 in WebM (hidden alt-ref frames), a keyframe every 20.
+
+    Written by the generator's command line in its own process: once decord
+    has opened a video, its bundled FFmpeg makes PyAV's libvpx-vp9 encoder
+    fail to open in that process.
+    """
+    root = tmp_path_factory.mktemp('vid')
+    subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'tools', 'data', 'generate_benchmark_videos.py'),
+        str(root), '--kind', 'sthv2', '--num', '1', '--seconds', '3', '--size',
+        '64', '48', '--fps', '15', '--keyint', '20'
+    ],
+                   check=True,
+                   capture_output=True)
+    return str(root / 'sthv2_0000.webm')
 
 
 def index_sets(num_frames: int) -> list:
