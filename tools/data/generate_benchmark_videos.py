@@ -16,6 +16,10 @@ MMAction2's recipes read). ``sthv2``: VP9 (libvpx-vp9) in WebM, 427 x 240,
 12 fps, 4 s (the Something-Something v2 files). Every option can be
 overridden. Also writes ``list.txt`` (``<file> <label>`` lines, labels
 cycling over 10 classes) for a ``VideoDataset``.
+
+Run it as its own process: once decord has opened a video in a process,
+PyAV's ``libvpx-vp9`` encoder fails to open there (decord's bundled FFmpeg
+libraries get in the way), so ``sthv2`` files cannot be written after it.
 """
 import argparse
 import os
