@@ -146,6 +146,10 @@ class PyAVReader(VideoReader):
             self._pts = [packets[i].pts for i in self._decode_pos]
         self._keyframes = [i for i, p in enumerate(packets) if p.is_keyframe]
         self.num_frames = len(shown)
+        if not shown:
+            self._container.close()
+            raise ValueError('the video stream holds no frame (0 packets); '
+                             'expected a video with at least one frame')
         rate = stream.average_rate or stream.guessed_rate
         self.fps = float(rate) if rate else 0.0
         codec = stream.codec_context
