@@ -202,4 +202,3 @@ def test_pyav_counts_frames_when_timestamps_are_missing(tmp_path):
     for indices in index_sets(30):
         for i, frame in zip(indices, reader.get_frames(indices)):
             np.testing.assert_array_equal(frame, reference[i])
-
