@@ -61,6 +61,7 @@ setup(
         # DiSTTimmVisual: forward_intermediates with prefix tokens
         'timm>=1.0.31,<2',
         'decord>=0.6.0',
+        'av>=14',
         'importlib-metadata',
         'setuptools<82',
         'matplotlib',

@@ -34,10 +34,11 @@ model = dict(
 
 # ---------------------------------------------------------------- data
 # no flipping: a horizontal flip would turn "moving left" into "moving right"
+video_backend = 'pyav'  # or 'decord' (docs/data_pipeline.md)
 train_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='DiSTVideoInit', backend=video_backend),
     dict(type='UniformSample', clip_len=num_frames, num_clips=1),
-    dict(type='DecordDecode'),
+    dict(type='DiSTVideoDecode'),
     dict(type='Resize', scale=(frame_size, frame_size), keep_ratio=False),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')

@@ -13,7 +13,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from mmaction.registry import MODELS
+from mmaction.registry import MODELS, TRANSFORMS
 from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
@@ -21,6 +21,8 @@ from mmengine.runner import load_checkpoint
 from projects.dist.apis import FrameTransform, VideoSourceError, open_source
 from projects.dist.datasets.robust_video_dataset import (AnnotationListError,
                                                          read_annotation_list)
+from projects.dist.datasets.transforms.video_readers import (EditListError,
+                                                             open_video)
 from projects.dist.models.utils.clip_arch import resolve_clip_arch
 from projects.dist.models.utils.input_norm import NormalisationMismatchError
 from projects.dist.models.utils.official_converter import (
@@ -34,6 +36,8 @@ from projects.dist.utils.work_dir import (LOCK_NAME, NothingToTrainError,
 from projects.dist_tools.model_inputs import (UnsupportedBackboneError,
                                               default_clip_shape)
 from tests.helpers import load_tool
+from tests.tools.tiny_dist import load_tool
+from tests.video_utils import cut_with_stream_copy, write_pyav_video
 
 REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(osp.sep, 1)[0]
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
@@ -194,6 +198,14 @@ def lock_held_work_dir(tmp_path) -> None:
         other.flush()
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
         lock_work_dir(str(tmp_path))
+
+
+def edit_list_mp4(tmp_path) -> str:
+    """An MP4 cut at 1.5 s with stream copy: 5 frames hidden by an edit
+    list before the cut."""
+    src = write_pyav_video(
+        str(tmp_path / 'src.mp4'), num_frames=30, options=dict(g='10'))
+    return cut_with_stream_copy(src, str(tmp_path / 'cut.mp4'), 1.5)
 
 
 def drop(key):
@@ -460,6 +472,14 @@ CASES = {
     'multi-crop test pipeline for sliding windows':
     (lambda p: multi_crop_windows(), ValueError, 'make 3 views',
      'use a single crop'),
+    'unknown video backend':
+    (lambda p: TRANSFORMS.build(dict(type='DiSTVideoInit', backend='opencv')),
+     ValueError, "unknown video backend 'opencv'",
+     r"expected one of \['decord', 'pyav'\]"),
+    'MP4 edit list with the decord backend':
+    (lambda p: open_video(edit_list_mp4(p), 'decord'), EditListError,
+     r'first frame is at -0\.500 s: an MP4 edit list',
+     "use backend='pyav', or re-encode"),
 }
 
 

@@ -2,8 +2,11 @@
 from .robust_video_dataset import DiSTRobustVideoDataset
 from .samplers import DiSTSeededSampler
 from .synthetic_dataset import DiSTSyntheticMotionDataset
-from .transforms import DiSTLabelSwapFlip, DiSTSegmentSample  # noqa: F401
+from .transforms import (DiSTLabelSwapFlip, DiSTSegmentSample, DiSTVideoDecode,
+                         DiSTVideoInit)
 
 __all__ = [
-    'DiSTRobustVideoDataset', 'DiSTSeededSampler', 'DiSTSyntheticMotionDataset'
+    'DiSTLabelSwapFlip', 'DiSTRobustVideoDataset', 'DiSTSeededSampler',
+    'DiSTSegmentSample', 'DiSTSyntheticMotionDataset', 'DiSTVideoDecode',
+    'DiSTVideoInit'
 ]

@@ -40,7 +40,8 @@ from .video_probe import probe_video
 
 #: Names of the MMAction2 transforms that open or decode the video file.
 #: Any exception raised inside one of these marks the sample's file broken.
-DECODE_TRANSFORMS = ('DecordInit', 'DecordDecode', 'PyAVInit', 'PyAVDecode',
+DECODE_TRANSFORMS = ('DiSTVideoInit', 'DiSTVideoDecode', 'DecordInit',
+                     'DecordDecode', 'PyAVInit', 'PyAVDecode',
                      'PyAVDecodeMotionVector', 'OpenCVInit', 'OpenCVDecode')
 
 #: Metainfo key: ``[(filename, reason), ...]`` of the files the loading

@@ -7,5 +7,11 @@ to the stack once.
 """
 from .label_swap_flip import SSV2_FLIP_PAIRS, DiSTLabelSwapFlip
 from .segment_sample import DiSTSegmentSample
+from .video_decode import DiSTVideoDecode, DiSTVideoInit
+from .video_readers import VIDEO_BACKENDS, EditListError, open_video
 
-__all__ = ['DiSTLabelSwapFlip', 'DiSTSegmentSample', 'SSV2_FLIP_PAIRS']
+__all__ = [
+    'DiSTLabelSwapFlip', 'DiSTSegmentSample', 'DiSTVideoDecode',
+    'DiSTVideoInit', 'EditListError', 'SSV2_FLIP_PAIRS', 'VIDEO_BACKENDS',
+    'open_video'
+]
