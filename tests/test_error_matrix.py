@@ -36,7 +36,6 @@ from projects.dist.utils.work_dir import (LOCK_NAME, NothingToTrainError,
 from projects.dist_tools.model_inputs import (UnsupportedBackboneError,
                                               default_clip_shape)
 from tests.helpers import load_tool
-from tests.tools.tiny_dist import load_tool
 from tests.video_utils import cut_with_stream_copy, write_pyav_video
 
 REPO_ROOT = osp.dirname(osp.abspath(__file__)).rsplit(osp.sep, 1)[0]

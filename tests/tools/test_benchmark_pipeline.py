@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.tools.tiny_dist import load_tool
+from tests.helpers import load_tool
 
 bench = load_tool('analysis/benchmark_pipeline.py')
 generator = load_tool('data/generate_benchmark_videos.py')

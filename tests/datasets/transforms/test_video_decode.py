@@ -16,7 +16,7 @@ from mmengine.dataset import Compose
 from projects.dist.datasets.transforms.video_readers import (EditListError,
                                                              PyAVReader,
                                                              open_video)
-from tests.tools.tiny_dist import load_tool
+from tests.helpers import load_tool
 from tests.video_utils import (cut_with_stream_copy, frame_level,
                                write_pyav_video)
 
