@@ -13,6 +13,9 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 
 from tests.helpers import REPO_ROOT, tiny_model_options
+from tests.models.backbones.tiny_towers import \
+    IMAGE_SIZE as TINY_OPEN_CLIP_SIZE
+from tests.models.backbones.tiny_towers import register_open_clip_configs
 
 CONFIGS = sorted(
     osp.relpath(p, REPO_ROOT)
@@ -148,14 +151,18 @@ def test_tower_config_build_counts_and_linear_head(name):
     assert trainable == TOWER_TRAINABLE[name]
     tower = backbone.spatial_encoder
     assert not any(p.requires_grad for p in tower.parameters())
-    # no text tower: the video embedding has the tower's width, and the
-    # linear head takes it
-    assert backbone.output_dim == tower.width == head.in_channels
+    # the video embedding has the tower's embed_dim (its joint image-text
+    # size, or its width without a text tower), and the linear head takes it
+    assert backbone.output_dim == tower.embed_dim == head.in_channels
+    if 'model_config' in cfg.model.backbone.spatial_encoder:  # mmpretrain
+        assert tower.embed_dim == tower.width
     assert cfg.model.data_preprocessor.blending.augments[0].num_classes == \
         head.num_classes
     # the data preprocessor normalises as the tower expects
     pre = cfg.model.data_preprocessor
-    assert tuple(pre.mean) == tower.mean and tuple(pre.std) == tower.std
+    # (configs write the 0-255 values to 7 decimals)
+    assert tuple(pre.mean) == pytest.approx(tower.mean, abs=1e-6)
+    assert tuple(pre.std) == pytest.approx(tower.std, abs=1e-6)
     assert tower.image_size == cfg.input_size == \
         tower.grid_size[0] * tower.patch_size
     frames = backbone.num_frames
@@ -166,16 +173,26 @@ def test_tower_config_build_counts_and_linear_head(name):
                 for p in samplers] == [(frames, views)], f'{name} {loader}'
 
 
-@pytest.mark.parametrize('name', sorted(TOWER_TRAINABLE))
-def test_tower_config_tiny_training_step(name):
-    cfg = load(osp.join('configs', name))
+def tiny_tower_overrides(cfg: Config) -> int:
+    """Put a tiny random tower of the config's own family in place of its
+    full-size tower; return the frame size."""
     bb = cfg.model.backbone
-    # a tiny ViT of the same mmpretrain family in place of ViT-B/14
-    bb.spatial_encoder.backbone.update(
-        arch=dict(
-            embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
-        img_size=28)
-    bb.spatial_encoder.pretrained = None
+    tower = bb.spatial_encoder
+    if tower.type == 'DiSTMMPretrainViT':  # a tiny ViT of mmpretrain
+        tower.backbone.update(
+            arch=dict(
+                embed_dims=32,
+                num_layers=2,
+                num_heads=2,
+                feedforward_channels=64),
+            img_size=28)
+        size = 28
+    else:  # a tiny GELU open_clip ViT registered as an open_clip model
+        register_open_clip_configs()
+        tower.model_name = 'DiSTTiny-ViT'
+        size = TINY_OPEN_CLIP_SIZE
+        bb.spatial_patch_size = None  # the tiny tower's 8 px patches
+    tower.pretrained = None
     bb.update(
         num_frames=4,
         integration_dim=16,
@@ -183,12 +200,19 @@ def test_tower_config_tiny_training_step(name):
         ada_heads=2,
         output_dim=None)
     cfg.model.cls_head.in_channels = 32
+    return size
+
+
+@pytest.mark.parametrize('name', sorted(TOWER_TRAINABLE))
+def test_tower_config_tiny_training_step(name):
+    cfg = load(osp.join('configs', name))
+    size = tiny_tower_overrides(cfg)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
     k = model.cls_head.num_classes
     inputs = [
-        torch.randint(0, 256, (1, 3, 4, 28, 28), dtype=torch.uint8)
+        torch.randint(0, 256, (1, 3, 4, size, size), dtype=torch.uint8)
         for _ in range(2)
     ]
     samples = [ActionDataSample().set_gt_label(i % k) for i in range(2)]

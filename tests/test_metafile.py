@@ -47,6 +47,7 @@ FLOP_SUBSET = [
     'configs/dist_vitl_f32_k400.py',  # ViT-L/14, 32+64
     'configs/dist_tiny_synthetic_mmpretrain.py',  # tiny mmpretrain ViT
     'configs/dist_dinov2_vitb14_k400.py',  # DINOv2 ViT-B/14, 8+16
+    'configs/dist_openclip_vitb16_laion2b_k400.py',  # open_clip ViT-B-16
 ]
 
 # README.md's Model zoo table titles -> the metafile's dataset names

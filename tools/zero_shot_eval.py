@@ -34,8 +34,8 @@ import projects.dist  # noqa: F401  -- compat fixes + registration
 # projects.dist patches mmaction before its models load:
 # isort: split
 from projects.dist.utils import allow_full_unpickling_if_needed
-from projects.dist.utils.launch import (add_launch_args, build_runner,
-                                        export_local_rank)
+from projects.dist.utils.launch import (build_runner, launch_parser,
+                                        parse_launch_args)
 
 
 def _test_tool():
@@ -57,10 +57,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     Returns:
         argparse.Namespace: The parsed arguments.
     """
-    parser = argparse.ArgumentParser(
+    parser = launch_parser(
         description='Zero-shot evaluation over the splits of a config '
-        '(mean ± std)')
-    parser.add_argument('config', help='zero-shot config (with zero_shot)')
+        '(mean ± std)',
+        config_help='zero-shot config (with zero_shot)',
+        work_dir_help='root of the per-split work dirs (split_<k>)',
+        cfg_options_example='model.cls_head.prompt_templates=FILE')
     parser.add_argument('checkpoint', help='checkpoint (e.g. Kinetics-400)')
     parser.add_argument(
         '--splits',
@@ -69,12 +71,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help="splits to evaluate (default: the config's zero_shot.splits)")
     parser.add_argument(
         '--out', help='write per-split metrics and mean/std to this .json')
-    add_launch_args(
-        parser,
-        work_dir_help='root of the per-split work dirs (split_<k>)',
-        cfg_options_example='model.cls_head.prompt_templates=FILE')
-    args = parser.parse_args(argv)
-    export_local_rank(args)
+    args = parse_launch_args(parser, argv)
     if args.out is not None and not args.out.endswith('.json'):
         parser.error(f'--out must name a .json file, got {args.out!r}')
     return args

@@ -41,8 +41,8 @@ def launch_parser(description: str, config_help: str, work_dir_help: str,
         nargs='+',
         action=DictAction,
         help='override config entries, as key=value pairs merged into the '
-        f'config, e.g. {cfg_options_example} or key="[a,b]"; quote lists '
-        'and tuples, and use no white space')
+        f'config, e.g. {cfg_options_example} or key="[a,b]"; quote lists, '
+        'tuples and values with spaces')
     parser.add_argument(
         '--launcher',
         choices=list(LAUNCHERS),

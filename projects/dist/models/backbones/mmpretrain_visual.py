@@ -276,10 +276,23 @@ class DiSTMMPretrainViT(RecordsTowerName, DiSTSpatialEncoder):
             if not self.uses_tower_forward:
                 return self.forward_tokens(self.embed(frames), idx)
             outs = self.tower(frames)  # raw, one per block
-            return [
-                canonical_tokens(outs[i], self.num_prefix_tokens,
-                                 self.frame_token) for i in idx
-            ]
+            return [self._canonical(outs[i]) for i in idx]
+
+    def _canonical(self, tokens: torch.Tensor) -> torch.Tensor:
+        """One block's raw sequence in DiST's token layout.
+
+        Args:
+            tokens (torch.Tensor): (N, num_prefix_tokens + h*w, D): the
+                class token (if any), other prefix tokens (e.g. DeiT's
+                distillation token), then the patch tokens.
+
+        Returns:
+            torch.Tensor: (N, 1 + h*w, D).
+        """
+        p = self.num_prefix_tokens
+        item = (tokens[:, p:], tokens[:, :p]) if p else tokens
+        has_class = self.frame_token == 'class'
+        return canonical_tokens([item], has_class, self.frame_token)[0]
 
     def embed(self, frames: torch.Tensor) -> torch.Tensor:
         """Patch-embed frames as ``VisionTransformer.forward`` does: patch
@@ -332,9 +345,7 @@ class DiSTMMPretrainViT(RecordsTowerName, DiSTSpatialEncoder):
             for i, layer in enumerate(self.tower.layers[:idx[-1] + 1]):
                 x = layer(x)
                 if i in wanted:
-                    outs.append(
-                        canonical_tokens(x, self.num_prefix_tokens,
-                                         self.frame_token))
+                    outs.append(self._canonical(x))
         return outs
 
 
