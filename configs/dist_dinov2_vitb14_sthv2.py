@@ -3,10 +3,8 @@
 # ViT-B/16 SSv2 recipe otherwise (configs/dist_vitb_sthv2.py). No reference
 # result exists for this tower.
 _base_ = [
-    './_base_/default_runtime.py',
-    './_base_/models/dist_dinov2_vitb14.py',
+    './_base_/recipes/dist_dinov2_vitb14.py',
     './_base_/datasets/sthv2_dist.py',
-    './_base_/schedules/dist_adamw_cosine_36e.py',
 ]
 
 num_frames = 16  # T_t; the tower sees num_frames // 2

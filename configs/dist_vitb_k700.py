@@ -2,10 +2,8 @@
 # K400 recipe. The paper reports Kinetics-700 among its five benchmarks; no
 # official config or checkpoint was released.
 _base_ = [
-    './_base_/default_runtime.py',
-    './_base_/models/dist_vitb16.py',
+    './_base_/recipes/dist_vitb16.py',
     './_base_/datasets/kinetics700_dist.py',
-    './_base_/schedules/dist_adamw_cosine_36e.py',
 ]
 
 num_frames = 16  # T_t; CLIP sees num_frames // 2

@@ -4,10 +4,8 @@
 # UCF101 among its five benchmarks; no official config was released, so the
 # schedule here is the K400 one (shorten it for these small datasets).
 _base_ = [
-    './_base_/default_runtime.py',
-    './_base_/models/dist_vitb16.py',
+    './_base_/recipes/dist_vitb16.py',
     './_base_/datasets/ucf101_dist.py',
-    './_base_/schedules/dist_adamw_cosine_36e.py',
 ]
 
 num_frames = 16  # T_t; CLIP sees num_frames // 2
