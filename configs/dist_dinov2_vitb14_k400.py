@@ -7,9 +7,9 @@ _base_ = [
     './_base_/datasets/kinetics400_dist.py',
 ]
 
-num_frames = 16  # T_t; the tower sees num_frames // 2
-
+# 16 frames (num_frames of the dataset base) and 4 ada-pooling layers are
+# the bases' defaults; the head takes the dataset's classes and the data
+# preprocessor its Mixup/CutMix
 model = dict(
-    backbone=dict(num_frames=num_frames, num_ada_layers=4),
     cls_head=dict(num_classes={{_base_.num_classes}}),
     data_preprocessor=dict(blending={{_base_.blending}}))

@@ -11,7 +11,7 @@ _base_ = [
 num_frames = 64  # T_t; CLIP sees num_frames // 2
 
 model = dict(
-    backbone=dict(num_frames=num_frames, num_ada_layers=4),
+    backbone=dict(num_frames=num_frames),
     cls_head=dict(
         num_classes={{_base_.num_classes}},
         class_names={{_base_.class_names}}),
