@@ -3,15 +3,13 @@
 # (configs/dist_vitb_k400.py). No reference result exists for this tower.
 #   bash tools/dist_train.sh configs/dist_dinov2_vitb14_k400.py 8
 _base_ = [
-    './_base_/default_runtime.py',
-    './_base_/models/dist_dinov2_vitb14.py',
+    './_base_/recipes/dist_dinov2_vitb14.py',
     './_base_/datasets/kinetics400_dist.py',
-    './_base_/schedules/dist_adamw_cosine_36e.py',
 ]
 
-num_frames = 16  # T_t; the tower sees num_frames // 2
-
+# 16 frames (num_frames of the dataset base) and 4 ada-pooling layers are
+# the bases' defaults; the head takes the dataset's classes and the data
+# preprocessor its Mixup/CutMix
 model = dict(
-    backbone=dict(num_frames=num_frames, num_ada_layers=4),
     cls_head=dict(num_classes={{_base_.num_classes}}),
     data_preprocessor=dict(blending={{_base_.blending}}))

@@ -3,15 +3,13 @@
 # ViT-B/16 SSv2 recipe otherwise (configs/dist_vitb_sthv2.py). No reference
 # result exists for this tower.
 _base_ = [
-    './_base_/default_runtime.py',
-    './_base_/models/dist_dinov2_vitb14.py',
+    './_base_/recipes/dist_dinov2_vitb14.py',
     './_base_/datasets/sthv2_dist.py',
-    './_base_/schedules/dist_adamw_cosine_36e.py',
 ]
 
-num_frames = 16  # T_t; the tower sees num_frames // 2
-
+# 16 frames (num_frames of the dataset base), 2 ada-pooling layers; the head
+# takes the dataset's classes and the data preprocessor its Mixup/CutMix
 model = dict(
-    backbone=dict(num_frames=num_frames, num_ada_layers=2),
+    backbone=dict(num_ada_layers=2),
     cls_head=dict(num_classes={{_base_.num_classes}}),
     data_preprocessor=dict(blending={{_base_.blending}}))

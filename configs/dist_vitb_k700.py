@@ -2,16 +2,14 @@
 # K400 recipe. The paper reports Kinetics-700 among its five benchmarks; no
 # official config or checkpoint was released.
 _base_ = [
-    './_base_/default_runtime.py',
-    './_base_/models/dist_vitb16.py',
+    './_base_/recipes/dist_vitb16.py',
     './_base_/datasets/kinetics700_dist.py',
-    './_base_/schedules/dist_adamw_cosine_36e.py',
 ]
 
-num_frames = 16  # T_t; CLIP sees num_frames // 2
-
+# 16 frames (num_frames of the dataset base) and 4 ada-pooling layers are
+# the bases' defaults; the head takes the dataset's classes and the data
+# preprocessor its Mixup/CutMix
 model = dict(
-    backbone=dict(num_frames=num_frames, num_ada_layers=4),
     cls_head=dict(
         num_classes={{_base_.num_classes}},
         class_names={{_base_.class_names}}),

@@ -4,16 +4,14 @@
 # stem does not fit CLIP-L/14's grid (here 14). Reference (official README):
 # top-1 88.0, top-5 97.9, 3 views x 1 crop.
 _base_ = [
-    './_base_/default_runtime.py',
-    './_base_/models/dist_vitl14.py',
+    './_base_/recipes/dist_vitl14.py',
     './_base_/datasets/kinetics400_dist.py',
-    './_base_/schedules/dist_adamw_cosine_36e.py',
 ]
 
 num_frames = 64  # T_t; CLIP sees num_frames // 2
 
 model = dict(
-    backbone=dict(num_frames=num_frames, num_ada_layers=4),
+    backbone=dict(num_frames=num_frames),
     cls_head=dict(
         num_classes={{_base_.num_classes}},
         class_names={{_base_.class_names}}),
@@ -28,6 +26,3 @@ train_pipeline, val_pipeline, test_pipeline = ([
 train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=8, dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(batch_size=2, dataset=dict(pipeline=test_pipeline))
-
-# 18.1 GB per GPU at batch 16 was published for the official L/14 model
-auto_scale_lr = dict(base_batch_size=128)

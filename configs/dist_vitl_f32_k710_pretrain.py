@@ -4,16 +4,14 @@
 # dist_vitl_f32_k710_k400.py. No official config was released for this step;
 # the recipe is the K400 one.
 _base_ = [
-    './_base_/default_runtime.py',
-    './_base_/models/dist_vitl14.py',
+    './_base_/recipes/dist_vitl14.py',
     './_base_/datasets/kinetics710_dist.py',
-    './_base_/schedules/dist_adamw_cosine_36e.py',
 ]
 
 num_frames = 64  # T_t; CLIP sees num_frames // 2
 
 model = dict(
-    backbone=dict(num_frames=num_frames, num_ada_layers=4),
+    backbone=dict(num_frames=num_frames),
     cls_head=dict(
         num_classes={{_base_.num_classes}},
         class_names={{_base_.class_names}}),
@@ -44,4 +42,3 @@ test_dataloader = dict(
         dict(subset, pipeline=test_pipeline)
         for subset in _base_.test_dataloader.dataset.datasets
     ]))
-auto_scale_lr = dict(base_batch_size=128)

@@ -4,10 +4,8 @@
 # 16-px stem fixed (here 14). Reference (official README): top-1 73.1,
 # top-5 93.2, 3 views x 1 crop.
 _base_ = [
-    './_base_/default_runtime.py',
-    './_base_/models/dist_vitl14.py',
+    './_base_/recipes/dist_vitl14.py',
     './_base_/datasets/sthv2_dist.py',
-    './_base_/schedules/dist_adamw_cosine_36e.py',
 ]
 
 num_frames = 64  # T_t; CLIP sees num_frames // 2
@@ -28,5 +26,3 @@ train_pipeline, val_pipeline, test_pipeline = ([
 train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=8, dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(batch_size=2, dataset=dict(pipeline=test_pipeline))
-
-auto_scale_lr = dict(base_batch_size=128)
