@@ -5,27 +5,10 @@
 
 CONFIG=$1
 GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
 
 USAGE="bash tools/dist_train.sh CONFIG GPUS [train.py args]"
 source "$(dirname "$0")/launch_checks.sh"
 require_file CONFIG "$CONFIG"
 require_count GPUS "$GPUS"
-require_count NNODES "$NNODES"
 
-set -x
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-run_torchrun \
-    --nnodes=$NNODES \
-    --node_rank=$NODE_RANK \
-    --master_addr=$MASTER_ADDR \
-    --nproc_per_node=$GPUS \
-    --master_port=$PORT \
-    "$(dirname "$0")/train.py" \
-    "$CONFIG" \
-    --launcher pytorch \
-    "${@:3}"
+torchrun_tool train.py "$GPUS" "$CONFIG" --launcher pytorch "${@:3}"

@@ -47,3 +47,24 @@ run_torchrun() {
     fi
     return "${statuses[0]}"
 }
+
+# torchrun_tool TOOL GPUS ARGS...: run tools/TOOL with ARGS in GPUS processes
+# per node through run_torchrun. Multi-node runs set NNODES, NODE_RANK,
+# MASTER_ADDR and PORT, as in MMAction2 (defaults: 1, 0, 127.0.0.1, 29500).
+torchrun_tool() {
+    local tool=$1 gpus=$2
+    shift 2
+    local nnodes=${NNODES:-1}
+    require_count NNODES "$nnodes"
+    PYTHON=${PYTHON:-python}
+    set -x
+    PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
+    run_torchrun \
+        --nnodes="$nnodes" \
+        --node_rank="${NODE_RANK:-0}" \
+        --master_addr="${MASTER_ADDR:-127.0.0.1}" \
+        --nproc_per_node="$gpus" \
+        --master_port="${PORT:-29500}" \
+        "$(dirname "$0")/$tool" \
+        "$@"
+}
