@@ -170,8 +170,8 @@ def test_torchrun_filter(code):
 
 
 def test_dist_train_user_error_has_no_traceback(tmp_path):
-    """Both ranks report the error in one line; torchrun's ChildFailedError
-    traceback is left out and the script exits with 2."""
+    """The ranks report the error in one line each; torchrun's
+    ChildFailedError traceback is left out and the script exits with 2."""
     env = dict(
         PATH=osp.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
     proc = run([
@@ -183,6 +183,8 @@ def test_dist_train_user_error_has_no_traceback(tmp_path):
                **env)
     assert proc.returncode == 2, proc.stderr[-4000:]
     assert 'Traceback' not in proc.stderr, proc.stderr[-4000:]
+    # torchrun stops the other rank as soon as one exits, so on a busy
+    # machine the second rank may be stopped before it prints its line
     assert proc.stderr.count(
-        'train.py: error: train_cfg.max_epochs=0 trains nothing') == 2
+        'train.py: error: train_cfg.max_epochs=0 trains nothing') in (1, 2)
     assert 'Root Cause' in proc.stderr
