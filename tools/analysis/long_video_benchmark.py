@@ -44,7 +44,7 @@ import projects.dist  # noqa: F401  -- compat fixes + registration
 from mmaction.apis import init_recognizer
 
 from projects.dist.apis import SlidingWindowRecognizer, open_source
-from projects.dist.utils.cpu_allocator import tune_glibc_malloc
+from projects.dist_tools.cpu_allocator import tune_glibc_malloc
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -69,7 +69,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         choices=('tuned', 'default'),
         default='tuned',
         help='glibc malloc thresholds, as tools/analysis/benchmark.py '
-        '(see projects/dist/utils/cpu_allocator.py)')
+        '(see projects/dist_tools/cpu_allocator.py)')
     p.add_argument('--out', help='also write the JSON here')
     p.add_argument('--child', help=argparse.SUPPRESS)  # video to run
     return p.parse_args(argv)
