@@ -84,14 +84,22 @@ def test_runtime_base_and_top_level_pipelines(name):
             assert sub.pipeline == cfg[f'{split}_pipeline'], f'{name} {split}'
 
 
-@pytest.mark.parametrize('name', RECIPE_CONFIGS)
-def test_full_size_build_and_official_counts(name):
-    cfg = load(osp.join('configs', name))
-    with torch.device('meta'):  # no weights are allocated or loaded
+def build_on_meta(cfg: Config) -> tuple:
+    """Build a config's backbone and head on the meta device (no weights
+    allocated or loaded); return them and their trainable parameter
+    count."""
+    with torch.device('meta'):
         backbone = MODELS.build(cfg.model.backbone)
         head = MODELS.build(cfg.model.cls_head)
     trainable = sum(p.numel() for m in (backbone, head)
                     for p in m.parameters() if p.requires_grad)
+    return backbone, head, trainable
+
+
+@pytest.mark.parametrize('name', RECIPE_CONFIGS)
+def test_full_size_build_and_official_counts(name):
+    cfg = load(osp.join('configs', name))
+    backbone, head, trainable = build_on_meta(cfg)
     assert trainable == EXPECTED_TRAINABLE[name]
     assert head.num_classes == len(head.class_names)
     assert cfg.model.data_preprocessor.blending.augments[0].num_classes == \
@@ -143,11 +151,7 @@ def test_tiny_training_step(name):
 @pytest.mark.parametrize('name', sorted(TOWER_TRAINABLE))
 def test_tower_config_build_counts_and_linear_head(name):
     cfg = load(osp.join('configs', name))
-    with torch.device('meta'):  # no weights are allocated or loaded
-        backbone = MODELS.build(cfg.model.backbone)
-        head = MODELS.build(cfg.model.cls_head)
-    trainable = sum(p.numel() for m in (backbone, head)
-                    for p in m.parameters() if p.requires_grad)
+    backbone, head, trainable = build_on_meta(cfg)
     assert trainable == TOWER_TRAINABLE[name]
     tower = backbone.spatial_encoder
     assert not any(p.requires_grad for p in tower.parameters())
