@@ -35,6 +35,9 @@ class RssSampler:
         self.label: Optional[str] = None
         self.peaks: Dict[str, int] = {}
         self._stop = threading.Event()
+        # held while a sample is read and filed, so a sample taken after
+        # mark() returns is never filed under the previous label
+        self._lock = threading.Lock()
         self._page = os.sysconf('SC_PAGE_SIZE')
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -50,11 +53,9 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            label = self.label
-            if label is not None:
-                rss = self.current()
-                if rss > self.peaks.get(label, 0):
-                    self.peaks[label] = rss
+            with self._lock:
+                if self.label is not None:
+                    self._record(self.label)
             self._stop.wait(self.interval)
 
     def mark(self, label: Optional[str]) -> None:
@@ -63,10 +64,15 @@ class RssSampler:
         Args:
             label (str, optional): The running mode's key.
         """
-        if label is not None:  # sample at least once per label
-            rss = self.current()
-            self.peaks[label] = max(self.peaks.get(label, 0), rss)
-        self.label = label
+        with self._lock:
+            if label is not None:  # sample at least once per label
+                self._record(label)
+            self.label = label
+
+    def _record(self, label: str) -> None:
+        rss = self.current()
+        if rss > self.peaks.get(label, 0):
+            self.peaks[label] = rss
 
     def __enter__(self) -> 'RssSampler':
         self._thread.start()

@@ -39,3 +39,28 @@ def test_rss_sampler_attributes_peaks_to_labels():
     assert set(sampler.peaks) == {'small', 'large'}
     assert sampler.peaks['large'] - sampler.peaks['small'] >= 60 << 20
     assert memory.process_peak_rss_mb() > 64  # MiB, monotonic
+
+
+def test_rss_sample_taken_after_mark_is_filed_under_the_new_label():
+    """A sample the background thread started before ``mark`` and finished
+    after it (while the new mode allocated) must not raise the old label's
+    peak: ``mark`` waits for the sample in flight."""
+    import threading
+    import time
+
+    class SlowSampler(memory.RssSampler):
+        rss = 1
+
+        def current(self):
+            if threading.current_thread() is self._thread:
+                time.sleep(0.05)  # a sample in flight across mark()
+            return self.rss
+
+    with SlowSampler(interval=0.001) as sampler:
+        sampler.mark('small')
+        time.sleep(0.01)  # the background thread is inside current()
+        sampler.mark('large')
+        sampler.rss = 1000  # the new mode allocates
+        time.sleep(0.12)
+        sampler.mark(None)
+    assert sampler.peaks == {'small': 1, 'large': 1000}
