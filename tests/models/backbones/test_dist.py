@@ -255,3 +255,43 @@ def test_inference_traces_as_one_graph():
     with torch.no_grad():
         explained = torch._dynamo.explain(model)(torch.randn(1, 3, 4, 32, 32))
     assert explained.graph_break_count == 0, explained.break_reasons
+
+
+def test_projected_features_of_single_frames_give_the_clip_forward():
+    """The per-frame part (tower + input projections) computed one spatial
+    frame at a time and stacked into clips gives the plain forward: what
+    long-video inference caches per frame."""
+    model = build(num_frames=8, alpha=2).eval()
+    x = torch.randn(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        want = model(x)
+        frames = x[:, :, ::2].transpose(1, 2).flatten(0, 1)  # (B*Ts, 3,H,W)
+        single = [
+            model.project_features(model.spatial_features(f[None, :, None]))
+            for f in frames
+        ]
+        stacked = type(single[0])(
+            [
+                torch.cat([s.tokens[i] for s in single])
+                for i in range(len(model.input_projs))
+            ],
+            torch.cat([s.cls for s in single]),
+        )
+        got = model.forward_projected(x, stacked)
+        got_side = model.forward_side_network(x, model.spatial_features(x))
+    assert_close_model(got, want)
+    assert torch.equal(got_side, want)
+    assert single[0].tokens[0].shape[-1] == model.input_projs[0].out_features
+
+
+def test_projected_features_need_one_tensor_per_selected_layer():
+    model = build().eval()
+    x = torch.randn(1, 3, model.num_frames, 32, 32)
+    with torch.no_grad():
+        feats = model.spatial_features(x)
+        with pytest.raises(ValueError, match='one per selected layer'):
+            model.project_features(feats[:-1])
+        projected = model.project_features(feats)
+        with pytest.raises(ValueError, match='one per selected layer'):
+            model.forward_projected(
+                x, projected._replace(tokens=projected.tokens[:-1]))

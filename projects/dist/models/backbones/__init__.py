@@ -1,6 +1,6 @@
 """DiST backbones (and the order-blind baseline of the built-in default)."""
 from .clip_visual import DiSTCLIPVisual
-from .dist import DiST
+from .dist import DiST, ProjectedFeatures
 from .frame_average import DiSTFrameAverageBaseline
 from .mmpretrain_visual import DiSTMMPretrainViT
 from .open_clip_visual import DiSTOpenCLIPVisual
@@ -10,5 +10,5 @@ from .timm_visual import DiSTTimmVisual
 __all__ = [
     'DiST', 'DiSTCLIPVisual', 'DiSTFrameAverageBaseline', 'DiSTMMPretrainViT',
     'DiSTOpenCLIPVisual', 'DiSTSpatialEncoder', 'DiSTTimmVisual',
-    'check_spatial_encoder'
+    'ProjectedFeatures', 'check_spatial_encoder'
 ]

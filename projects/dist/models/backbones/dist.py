@@ -1,6 +1,6 @@
 """DiST backbone: frozen CLIP spatial encoder + temporal encoder +
 integration branch + ada-pooling aggregator."""
-from typing import Optional, Sequence
+from typing import Callable, List, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -17,6 +17,23 @@ from ..utils.precision import autocast_dtype
 from ..utils.state_checks import (CheckpointMismatchError, check_complete,
                                   check_count)
 from .spatial_encoder import check_spatial_encoder
+
+
+class ProjectedFeatures(NamedTuple):
+    """The frozen tower's outputs for some spatial frames, as the side
+    network takes them in: per-frame work that does not depend on the clip.
+
+    Row ``n`` of every tensor belongs to the same spatial frame, so rows can
+    be cached per frame and stacked into clips (b-major, ``Ts`` rows a clip).
+
+    Attributes:
+        tokens (list[torch.Tensor]): One (N, L, C_i) tensor per selected
+            block: ``input_projs[i]`` applied to its outputs.
+        cls (torch.Tensor): (N, D) token 0 of the last selected block's
+            outputs (the aggregator's CLIP class token).
+    """
+    tokens: List[torch.Tensor]
+    cls: torch.Tensor
 
 
 @MODELS.register_module()
@@ -290,7 +307,8 @@ class DiST(BaseModule):
         The frozen tower sees each spatial frame on its own, so its outputs
         for a frame can be computed once and reused by every clip that
         contains the frame (long and live video); this method takes them
-        ready-made.
+        ready-made. Each block's input projection runs just before the
+        block (one projected layer alive at a time).
 
         Args:
             x (torch.Tensor): Clips, (B, 3, T, H, W), as for :meth:`forward`
@@ -303,19 +321,84 @@ class DiST(BaseModule):
         Returns:
             torch.Tensor: Video embeddings, (B, E).
         """
-        self._check_clip(x)
-        b, _, t, h, w = x.shape
-        ts = self.num_spatial_frames
+        self._check_feats(feats)
+        return self._side_network(x, lambda i: self._project(i, feats[i]),
+                                  feats[-1][:, 0])
+
+    def project_features(self,
+                         feats: Sequence[torch.Tensor]) -> ProjectedFeatures:
+        """Apply the integration branch's input projections to tower
+        outputs: the part of the side network that works on each spatial
+        frame alone (``z_i = input_projs[i](f_i)``, before any exchange with
+        the temporal stream).
+
+        Args:
+            feats (Sequence[torch.Tensor]): One (N, L, D) tensor per
+                selected block (:meth:`spatial_features` of any frames).
+
+        Returns:
+            ProjectedFeatures: (N, L, C_i) per block and the (N, D) class
+            token of the last one; feed clips of them to
+            :meth:`forward_projected`.
+        """
+        self._check_feats(feats)
+        return ProjectedFeatures(
+            [self._project(i, f) for i, f in enumerate(feats)], feats[-1][:,
+                                                                          0])
+
+    def forward_projected(self, x: torch.Tensor,
+                          projected: ProjectedFeatures) -> torch.Tensor:
+        """Run the side network on projected tower features.
+
+        ``forward_projected(x, project_features(feats))`` equals
+        ``forward_side_network(x, feats)``.
+
+        Args:
+            x (torch.Tensor): Clips, (B, 3, T, H, W).
+            projected (ProjectedFeatures): Rows b-major, ``B*Ts`` of them.
+
+        Returns:
+            torch.Tensor: Video embeddings, (B, E).
+        """
+        self._check_feats(projected.tokens)
+        return self._side_network(x, projected.tokens.__getitem__,
+                                  projected.cls)
+
+    def _check_feats(self, feats: Sequence[torch.Tensor]) -> None:
         if len(feats) != len(self.selected_layers):
             raise ValueError(
                 f'expected {len(self.selected_layers)} spatial feature '
                 f'tensors (one per selected layer), got {len(feats)}')
-        dtype = self.temporal_stem.weight.dtype
+
+    def _project(self, i: int, f: torch.Tensor) -> torch.Tensor:
+        """``input_projs[i](f)``: (N, L, D) -> (N, L, C_i)."""
         # a reduced-precision tower's outputs meet the side network's float32
         # products: under autocast those cast their inputs themselves (to the
         # tower's dtype, so nothing is converted); without it they are cast
         # here, one layer at a time
-        cast_feats = autocast_dtype(x.device.type) is None
+        if autocast_dtype(f.device.type) is None:
+            f = f.to(self.temporal_stem.weight.dtype)
+        return self.input_projs[i](f)
+
+    def _side_network(self, x: torch.Tensor, projected: Callable[[int],
+                                                                 torch.Tensor],
+                      clip_cls: torch.Tensor) -> torch.Tensor:
+        """The side network after the input projections.
+
+        Args:
+            x (torch.Tensor): Clips, (B, 3, T, H, W).
+            projected (callable): Layer ``i`` to its (B*Ts, L, C_i) input
+                projection ``z_i``.
+            clip_cls (torch.Tensor): (B*Ts, D) CLIP class token of the last
+                selected block.
+
+        Returns:
+            torch.Tensor: Video embeddings, (B, E).
+        """
+        self._check_clip(x)
+        b, _, t, h, w = x.shape
+        ts = self.num_spatial_frames
+        dtype = self.temporal_stem.weight.dtype
 
         xt = self.temporal_stem(x.to(dtype))  # (B, C_t, T, h', w')
         # channels-last storage: the T-Blocks' channel LayerNorm and the
@@ -331,8 +414,7 @@ class DiST(BaseModule):
         n_sel = len(self.selected_layers)
         for i in range(n_sel):
             xt = self._run(self.temporal_blocks[i], xt)
-            f = feats[i].to(dtype) if cast_feats else feats[i]
-            z = self.input_projs[i](f)  # (B*Ts, L, C_i)
+            z = projected(i)  # (B*Ts, L, C_i)
             if residual is not None:
                 z = z + residual
             # simultaneous exchange: both directions read xt and z as they
@@ -343,7 +425,7 @@ class DiST(BaseModule):
                 xt = to_temporal.add_to(xt, to_temporal(z, b))
             residual = self._run(self.integration_blocks[i], z_in, b)
         tokens = residual + z_in  # F, (B*Ts, L, C_i)
-        clip_cls = feats[-1][:, 0].to(dtype).view(b, ts, -1)  # (B, Ts, D)
+        clip_cls = clip_cls.to(dtype).view(b, ts, -1)  # (B, Ts, D)
         out = self.aggregator(tokens, clip_cls)  # (B, E)
         if not self._consumer_checked:
             self._consumer_checked = True
