@@ -6,7 +6,9 @@ sampled frames) slides over the source with ``--stride`` sampled frames
 between window starts; each spatial frame's frozen-tower tokens are
 computed once and reused by every window containing it
 (``projects/dist/apis/sliding_window.py``), so only the side network runs
-per window. Frames are prepared with the config's test pipeline (resize and
+per window. Files are scored ``--batch-windows`` windows at a time (their
+new frames through the tower in one batch); live sources window by
+window. Frames are prepared with the config's test pipeline (resize and
 crop, one view) and data preprocessor::
 
     python tools/long_video_demo.py VIDEO CONFIG CHECKPOINT \\
@@ -24,6 +26,7 @@ returns, per text query, the best non-overlapping time ranges.
 """
 import argparse
 import json
+import os.path as osp
 from typing import List, Optional
 
 import torch
@@ -70,6 +73,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=int,
         default=1,
         help='use every N-th source frame (default: 1)')
+    p.add_argument(
+        '--batch-windows',
+        type=int,
+        help='windows scored together, their new frames through the tower '
+        'in one batch (default: window/stride for files, 1 for cameras and '
+        'streams, where a window then waits for no later frames)')
     p.add_argument('--topk', type=int, default=5, help='classes per window')
     p.add_argument(
         '--smooth',
@@ -186,7 +195,9 @@ def run(args: argparse.Namespace) -> dict:
         model,
         stride=args.stride,
         frame_interval=args.frame_interval,
-        reuse_tower=not args.no_reuse)
+        reuse_tower=not args.no_reuse,
+        batch_windows=(args.batch_windows if args.batch_windows is not None
+                       else None if osp.isfile(str(args.source)) else 1))
     writer = None
     if args.out_video:
         writer = AnnotatedVideoWriter(args.out_video, (source.fps or 25.0) /
@@ -214,6 +225,7 @@ def run(args: argparse.Namespace) -> dict:
         frame_interval=runner.frame_interval,
         smooth=args.smooth,
         reuse_tower=runner.reuse_tower,
+        batch_windows=runner.batch_windows,
         tower_frames=runner.tower_frames)
     if args.query:
         out['queries'] = search_text(model, results, args.query,

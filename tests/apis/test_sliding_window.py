@@ -138,6 +138,60 @@ def test_too_short_and_bad_sources(model, tmp_path):
         open_source(str(text))
     with pytest.raises(VideoSourceError, match='OpenCV cannot open'):
         open_source(str(text), backend='opencv')
-    for bad in (dict(stride=0), dict(frame_interval=1.5)):
+    for bad in (dict(stride=0), dict(frame_interval=1.5),
+                dict(batch_windows=0)):
         with pytest.raises(ValueError, match='must be an integer >= 1'):
             SlidingWindowRecognizer(model, **bad)
+
+
+@pytest.mark.parametrize('stride,batch_windows', [(2, 4), (3, 2), (2, 40)])
+def test_batched_windows_equal_single_windows(model, video, stride,
+                                              batch_windows):
+    """Scoring windows in batches (their new spatial frames through the
+    tower in one call) changes nothing but the batch size: same windows,
+    same scores, each spatial frame once, caches within their bound."""
+    single = SlidingWindowRecognizer(model, stride)
+    want = list(single.run(DecordFrameSource(video)))
+    batched = SlidingWindowRecognizer(
+        model, stride, batch_windows=batch_windows)
+    calls = []
+    backbone = model.backbone
+    original = backbone.spatial_features
+    backbone.spatial_features = lambda x: calls.append(len(x)) or original(x)
+    try:
+        got = list(batched.run(DecordFrameSource(video)))
+    finally:
+        del backbone.spatial_features
+    assert [r[:5] for r in got] == [r[:5] for r in want]
+    for a, b in zip(got, want):
+        assert_close_model(a.embedding, b.embedding)
+        assert_close_model(a.scores, b.scores)
+    assert batched.tower_frames == single.tower_frames == sum(calls)
+    num_batches = -(-len(want) // batch_windows)
+    assert len(calls) == num_batches
+    assert batched.peak_cached_frames <= batched.max_cached_frames
+    assert batched.max_buffered_frames == 8 + (batch_windows - 1) * stride
+
+
+def test_frame_callback_follows_the_windows_ending_at_or_before_it(
+        model, video):
+    """Every sampled frame reaches the callback once, in order, after all
+    windows ending at or before it were yielded and before any later
+    window: an annotated video shows each frame with the label of the
+    latest window that ended by then, whatever the batching."""
+    for batch_windows in (1, 3):
+        runner = SlidingWindowRecognizer(model, 2, batch_windows=batch_windows)
+        events = []
+        for result in runner.run(
+                DecordFrameSource(video),
+                frame_callback=lambda f: events.append(('frame', f.index))):
+            events.append(('window', result.end_frame))
+        frames = [i for kind, i in events if kind == 'frame']
+        assert frames == list(range(41))
+        ends = [i for kind, i in events if kind == 'window']
+        assert len(ends) == 17
+        for p, (kind, i) in enumerate(events):
+            if kind == 'frame':
+                before = [e for k, e in events[:p] if k == 'window']
+                assert before == [e for e in ends
+                                  if e <= i], (batch_windows, i)

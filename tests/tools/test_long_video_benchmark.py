@@ -22,6 +22,8 @@ def test_reuse_and_recompute_cover_the_same_windows(tmp_path, monkeypatch):
     assert not recompute['reuse_tower'] and reuse['reuse_tower']
     assert recompute['windows'] == reuse['windows'] >= 2
     assert reuse['tower_frames'] < recompute['tower_frames']
+    # the reuse path batches window / stride windows, the baseline none
+    assert (recompute['batch_windows'], reuse['batch_windows']) == (1, 4)
     short, long = result['memory']
     assert long['windows'] > short['windows']
     # the frame cache is bounded: no larger for the longer video

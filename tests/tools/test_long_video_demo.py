@@ -45,6 +45,7 @@ def _run(tool, files, tmp_path, *extra):
 def test_json_csv_and_smoothing(tool, files, tmp_path):
     raw = _run(tool, files, tmp_path, '--out-csv', str(tmp_path / 'w.csv'))
     assert (raw['window'], raw['stride'], raw['fps']) == (8, 2, 8.0)
+    assert raw['batch_windows'] == 4  # a file: window / stride
     windows = raw['windows']
     assert len(windows) == (30 - 8) // 2 + 1
     assert raw['tower_frames'] == 4 + (len(windows) - 1)  # each once

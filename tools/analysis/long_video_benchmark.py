@@ -10,8 +10,10 @@ short), then
 
 1. times :class:`~projects.dist.apis.SlidingWindowRecognizer` over the
    short video with ``reuse_tower=False`` (the tower recomputed for every
-   window, as MMAction2's long-video demo does) and ``reuse_tower=True``,
-   in the same process after one warm-up window, and
+   window, as MMAction2's long-video demo does) and ``reuse_tower=True``
+   (``--batch-windows`` windows scored together, as
+   ``tools/long_video_demo.py`` does for files), in the same process after
+   one warm-up window, and
 2. runs the reuse path on the short and on the long video, each in its own
    child process, and reports their peak resident memory (``ru_maxrss``).
 
@@ -61,6 +63,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='generated width and height')
     p.add_argument('--frame-interval', type=int, default=4)
     p.add_argument('--stride', type=int, help='default: window / 4')
+    p.add_argument(
+        '--batch-windows',
+        type=int,
+        help='reuse path: windows scored together (default: window / '
+        'stride, as tools/long_video_demo.py does for files)')
     p.add_argument('--long-factor', type=int, default=4)
     p.add_argument('--num-classes', type=int, default=5)
     p.add_argument('--threads', type=int, help='torch threads')
@@ -124,7 +131,11 @@ def child(args: argparse.Namespace) -> dict:
     model = build_model(args.config, args.num_classes)
     after_build = rss_mib()
     runner = SlidingWindowRecognizer(
-        model, args.stride, args.frame_interval, reuse_tower=True)
+        model,
+        args.stride,
+        args.frame_interval,
+        reuse_tower=True,
+        batch_windows=args.batch_windows)
     start = time.perf_counter()
     windows = sum(1 for _ in runner.run(open_source(args.child)))
     return dict(
@@ -140,13 +151,18 @@ def child(args: argparse.Namespace) -> dict:
 def timed(model, video: str, args, reuse: bool) -> dict:
     """Time one pass over ``video``."""
     runner = SlidingWindowRecognizer(
-        model, args.stride, args.frame_interval, reuse_tower=reuse)
+        model,
+        args.stride,
+        args.frame_interval,
+        reuse_tower=reuse,
+        batch_windows=args.batch_windows if reuse else 1)
     start = time.perf_counter()
     windows = sum(1 for _ in runner.run(open_source(video)))
     seconds = time.perf_counter() - start
     return dict(
         reuse_tower=reuse,
         stride=runner.stride,
+        batch_windows=runner.batch_windows,
         windows=windows,
         tower_frames=runner.tower_frames,
         seconds=seconds,
@@ -189,6 +205,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         ]
         if args.stride:
             cmd += ['--stride', str(args.stride)]
+        if args.batch_windows:
+            cmd += ['--batch-windows', str(args.batch_windows)]
         if args.threads:
             cmd += ['--threads', str(args.threads)]
         proc = subprocess.run(
