@@ -17,7 +17,7 @@ crop, one view) and data preprocessor::
     python tools/long_video_demo.py VIDEO CONFIG CHECKPOINT \\
         --query "a person jumping" --query "a dog running"
 
-SOURCE is a video file (decoded with decord), a camera index or a stream URL
+SOURCE is a video file (decoded with PyAV), a camera index or a stream URL
 (read with OpenCV; ``--backend opencv`` reads a file the same way).
 ``--smooth N`` ranks each window by the mean of its scores and the N - 1
 windows before it. ``--out-video`` writes the sampled frames with the top
@@ -101,9 +101,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--out-video', help='write an annotated video (.mp4)')
     p.add_argument(
         '--backend',
-        choices=('auto', 'decord', 'opencv'),
+        choices=('auto', 'pyav', 'decord', 'opencv'),
         default='auto',
-        help='reader: decord for files, OpenCV for cameras and streams')
+        help='reader: PyAV for files (frames as the pyav pipeline backend '
+        'counts them), OpenCV for cameras and streams')
     p.add_argument(
         '--max-frames',
         type=int,

@@ -9,10 +9,12 @@ import torch
 from mmengine.dataset import Compose, pseudo_collate
 
 from projects.dist.apis import (CaptureFrameSource, DecordFrameSource,
-                                SlidingWindowRecognizer, VideoSourceError,
-                                open_source)
+                                PyAVFrameSource, SlidingWindowRecognizer,
+                                VideoSourceError, open_source)
+from projects.dist.datasets.transforms.video_readers import PyAVReader
 from tests.numerics import assert_close_model
-from tests.video_utils import write_random_video
+from tests.video_utils import (cut_with_stream_copy, write_pyav_video,
+                               write_random_video)
 
 
 def reference(model, frame_inds, video=None, array=None):
@@ -109,6 +111,26 @@ def test_cache_bound_independent_of_length(model, tmp_path):
     assert peaks == [4, 4]
 
 
+def test_pyav_source_is_the_pyav_backend_frame_by_frame(model, tmp_path):
+    """The default file source yields the frames the recipes' pyav
+    backend returns for the same indices, also for a stream-copy cut whose
+    edit list hides frames, and its windows equal the plain forward."""
+    src = write_pyav_video(
+        str(tmp_path / 'src.mp4'), num_frames=40, options=dict(g='10'))
+    cut = cut_with_stream_copy(src, str(tmp_path / 'cut.mp4'), 1.5)
+    for path in (src, cut):
+        source = open_source(path)
+        assert isinstance(source, PyAVFrameSource)
+        reader = PyAVReader(path)
+        frames = list(source.frames(3))
+        assert [f.index for f in frames] == list(range(0, len(reader), 3))
+        for frame, want in zip(frames,
+                               reader.get_frames([f.index for f in frames])):
+            np.testing.assert_array_equal(frame.rgb, want)
+    results = list(SlidingWindowRecognizer(model, 2).run(open_source(cut)))
+    check_windows(results, model, len(PyAVReader(cut)), 2, 1, video=cut)
+
+
 def test_file_read_as_live_stream(model, video):
     """The live-source path (cv2.VideoCapture, frames as they arrive)."""
     capture = cv2.VideoCapture(video)
@@ -134,8 +156,10 @@ def test_too_short_and_bad_sources(model, tmp_path):
         open_source(str(tmp_path / 'missing.mp4'))
     text = tmp_path / 'text.mp4'
     text.write_text('not a video')
-    with pytest.raises(VideoSourceError, match='decord cannot open'):
+    with pytest.raises(VideoSourceError, match='PyAV cannot open'):
         open_source(str(text))
+    with pytest.raises(VideoSourceError, match='decord cannot open'):
+        open_source(str(text), backend='decord')
     with pytest.raises(VideoSourceError, match='OpenCV cannot open'):
         open_source(str(text), backend='opencv')
     for bad in (dict(stride=0), dict(frame_interval=1.5),

@@ -1,6 +1,8 @@
-"""Frame sources for long and live video: a video file read with decord,
-or anything OpenCV's ``cv2.VideoCapture`` opens (a camera index, a stream
-URL, a file read as a stream)."""
+"""Frame sources for long and live video: a video file decoded in one pass
+with PyAV (the frames FFmpeg shows, as the recipes' ``pyav`` backend
+counts them) or read with decord, or anything OpenCV's
+``cv2.VideoCapture`` opens (a camera index, a stream URL, a file read as a
+stream)."""
 import os.path as osp
 import time
 from typing import Iterator, NamedTuple, Optional, Union
@@ -61,6 +63,53 @@ class FrameSource:
         if not isinstance(step, int) or step < 1:
             raise ValueError(f'frame step must be an integer >= 1, got '
                              f'{step!r}')
+
+
+class PyAVFrameSource(FrameSource):
+    """A video file decoded once from start to end with PyAV.
+
+    The frames are those FFmpeg shows, in presentation order (frames an MP4
+    edit list hides are neither returned nor counted), i.e. frame ``i`` is
+    the one the ``pyav`` pipeline backend returns for index ``i``. Nothing
+    but the decoder's own state is held, so memory does not grow with the
+    length of the video.
+
+    Args:
+        path (str): Video file.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'video not found: {path}')
+        import av
+        try:
+            with av.open(path) as container:
+                if not container.streams.video:
+                    raise ValueError('the file has no video stream')
+                stream = container.streams.video[0]
+                rate = stream.average_rate or stream.guessed_rate
+        except Exception as exc:  # av.error.*, ValueError
+            raise VideoSourceError(
+                f'PyAV cannot open {path}: {str(exc).splitlines()[0]}; '
+                'expected a video file FFmpeg can decode') from None
+        self._fps = float(rate) if rate else None
+
+    @property
+    def fps(self) -> Optional[float]:
+        return self._fps
+
+    def frames(self, step: int = 1) -> Iterator[Frame]:
+        self._check_step(step)
+        import av
+        fps = self.fps or 1.0
+        with av.open(self.source) as container:
+            stream = container.streams.video[0]
+            stream.codec_context.thread_count = 1
+            for index, frame in enumerate(container.decode(stream)):
+                if index % step == 0:
+                    yield Frame(index, index / fps,
+                                frame.to_ndarray(format='rgb24'))
 
 
 class DecordFrameSource(FrameSource):
@@ -161,8 +210,9 @@ def open_source(source: Union[str, int],
     Args:
         source (str | int): A video file, a camera index (an int, or a
             string of digits) or a stream URL (``rtsp://``, ``http://``, ...).
-        backend (str): ``'decord'`` (files only), ``'opencv'`` or ``'auto'``
-            (decord for an existing file, else OpenCV). Defaults to 'auto'.
+        backend (str): ``'pyav'`` or ``'decord'`` (files only),
+            ``'opencv'`` or ``'auto'`` (PyAV for an existing file, else
+            OpenCV). Defaults to 'auto'.
         max_frames (int, optional): OpenCV only: stop after this many
             source frames. Defaults to None.
 
@@ -171,15 +221,17 @@ def open_source(source: Union[str, int],
     """
     if isinstance(source, str) and source.isdigit():
         source = int(source)
-    if backend not in ('auto', 'decord', 'opencv'):
-        raise ValueError(f"backend must be 'auto', 'decord' or 'opencv', "
-                         f'got {backend!r}')
+    if backend not in ('auto', 'pyav', 'decord', 'opencv'):
+        raise ValueError("backend must be 'auto', 'pyav', 'decord' or "
+                         f"'opencv', got {backend!r}")
     is_file = isinstance(source, str) and osp.isfile(source)
-    if backend == 'decord' or (backend == 'auto' and is_file):
+    if backend in ('pyav', 'decord') or (backend == 'auto' and is_file):
         if max_frames is not None:
             raise ValueError('max_frames is for live sources (backend '
                              "'opencv'); a file ends by itself")
-        return DecordFrameSource(source)
+        if backend == 'decord':
+            return DecordFrameSource(source)
+        return PyAVFrameSource(source)
     if (isinstance(source, str) and '://' not in source
             and not osp.exists(source)):
         raise FileNotFoundError(
