@@ -102,7 +102,8 @@ class DecodeFloorReader(PyAVReader):
     the keyframe of a run only where it lies past the previous run's end.
     Packets of frames that are not wanted are sent with
     ``skip_frame='NONREF'`` (the decoder drops the non-reference ones after
-    reading their header; leaving them out measured no faster), the decoder
+    reading their header; leaving them out measured no faster; not for
+    codecs outside :data:`SKIP_SAFE_CODECS`, e.g. AV1), the decoder
     is drained after each run instead of being fed later packets, and no
     frame is converted to RGB.
 
@@ -153,8 +154,9 @@ class DecodeFloorReader(PyAVReader):
         for start, stop in runs:
             codec.flush_buffers()
             for packet in packets[start:stop]:
-                codec.skip_frame = ('DEFAULT'
-                                    if packet.pts in wanted else 'NONREF')
+                # codecs where skipping loses frames (AV1) decode everything
+                codec.skip_frame = ('DEFAULT' if packet.pts in wanted
+                                    or not self.skip_unused else 'NONREF')
                 note(codec.decode(packet))
             sent += stop - start
             codec.skip_frame = 'DEFAULT'
