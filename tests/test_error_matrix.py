@@ -207,6 +207,15 @@ def edit_list_mp4(tmp_path) -> str:
     return cut_with_stream_copy(src, str(tmp_path / 'cut.mp4'), 1.5)
 
 
+def two_backend_config(tmp_path) -> None:
+    """check_videos' backend of a config whose pipelines disagree."""
+    config = tmp_path / 'cfg.py'
+    config.write_text(
+        "train_pipeline = [dict(type='DiSTVideoInit', backend='pyav')]\n"
+        "test_pipeline = [dict(type='DecordInit')]\n")
+    load_tool('misc/check_videos.py').config_backend(str(config))
+
+
 def drop(key):
     return lambda state: state.pop(key)
 
@@ -475,6 +484,10 @@ CASES = {
     (lambda p: TRANSFORMS.build(dict(type='DiSTVideoInit', backend='opencv')),
      ValueError, "unknown video backend 'opencv'",
      r"expected one of \['decord', 'pyav'\]"),
+    'video check: config decodes with two backends':
+    (two_backend_config, ValueError,
+     r'different backends \(train pyav, test decord\)',
+     'expected one: pass --backend pyav or --backend decord'),
     'MP4 edit list with the decord backend':
     (lambda p: open_video(edit_list_mp4(p), 'decord'), EditListError,
      r'first frame is at -0\.500 s: an MP4 edit list',

@@ -15,7 +15,7 @@ from projects.dist.datasets.robust_video_dataset import (META_PADDED,
                                                          BrokenVideoError)
 from projects.dist.datasets.samplers import SeededIndex
 from tests.datasets.test_robust_video_dataset import make_videos
-from tests.video_utils import write_random_video
+from tests.video_utils import write_pyav_video, write_random_video
 
 BACKENDS = ('pyav', 'decord')
 
@@ -128,3 +128,29 @@ def test_backends_give_the_same_samples(videos):
             index = SeededIndex(i, seed=0, epoch=1)
             a, b = (ds[index]['inputs'] for ds in datasets)
             assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_check_on_init_probes_with_the_pipelines_backend(
+        backend, videos, tmp_path):
+    """check_on_init drops what the configured backend cannot decode: the
+    broken files for both, the AV1 file only for decord (PyAV decodes it,
+    and the pipeline then reads it)."""
+    ann, root, bad = videos
+    write_pyav_video(osp.join(root, 'av1.mp4'), 'libsvtav1', size=(64, 64))
+    with open(ann, 'a') as f:
+        f.write('av1.mp4 0\n')
+    ds = build(
+        ann, root, backend, test_mode=True, check_on_init=True, max_broken=4)
+    assert ds.probe_backend == backend
+    dropped = bad + [osp.join(root, 'av1.mp4')] if backend == 'decord' \
+        else bad
+    assert list(ds.broken_files) == dropped
+    kept = [
+        osp.basename(ds.get_data_info(i)['filename']) for i in range(len(ds))
+    ]
+    if backend == 'pyav':
+        assert kept[-1] == 'av1.mp4'
+        assert ds[len(ds) - 1]['inputs'].shape == (1, 3, 8, 32, 32)
+    else:
+        assert 'av1.mp4' not in kept

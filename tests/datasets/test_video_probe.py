@@ -11,12 +11,16 @@ import numpy as np
 import pytest
 
 from projects.dist.datasets import robust_video_dataset
+# yapf: disable
+from projects.dist.datasets.transforms.video_readers import PyAVReader
 from projects.dist.datasets.video_probe import (VideoFileError, identify_codec,
                                                 inspect_video, mp4_truncation,
+                                                pipeline_backend,
                                                 pipeline_sampling, probe_video,
                                                 sampled_frames,
                                                 sniff_not_video,
                                                 time_order_problems)
+# yapf: enable
 from tests.video_utils import (cut_with_stream_copy, frame_level,
                                write_pyav_video, write_random_video)
 
@@ -49,11 +53,12 @@ NOT_A_VIDEO = '; expected a video file (e.g. MP4, MKV, WebM, AVI)'
         (8, 8, 3),
         np.uint8))[1].tobytes(), 'not a video: a JPEG image' + NOT_A_VIDEO),
 ])
-def test_unusable_file_is_named(tmp_path, content, reason):
+@pytest.mark.parametrize('backend', ['decord', 'pyav'])
+def test_unusable_file_is_named(tmp_path, content, reason, backend):
     path = tmp_path / 'clip.mp4'
     if content is not None:
         path.write_bytes(content)
-    assert probe_video(str(path)) == reason
+    assert probe_video(str(path), backend=backend) == reason
 
 
 def test_text_file_is_not_opened_by_decord(tmp_path):
@@ -65,13 +70,14 @@ def test_text_file_is_not_opened_by_decord(tmp_path):
     assert probe_video(str(path)).startswith('not a video: a text file')
 
 
-def test_truncated_mp4_names_the_cut_box(tmp_path):
+@pytest.mark.parametrize('backend', ['decord', 'pyav'])
+def test_truncated_mp4_names_the_cut_box(tmp_path, backend):
     path = write_random_video(str(tmp_path / 'v.mp4'), num_frames=10)
     with open(path, 'rb') as f:
         data = f.read()
     with open(path, 'wb') as f:
         f.write(data[:len(data) * 9 // 10])
-    reason = probe_video(path)
+    reason = probe_video(path, backend=backend)
     found = re.match(
         r"truncated: the MP4 box '(?:mdat|moov)' at byte (\d+) needs (\d+) "
         r'bytes but the file ends after (\d+);', reason)
@@ -227,3 +233,94 @@ def test_video_file_error_message():
     assert isinstance(err, ValueError)
     assert str(err) == 'a.mp4: empty file (0 bytes)'
     assert (err.path, err.problem) == ('a.mp4', 'empty file (0 bytes)')
+
+
+def test_pyav_passes_what_decord_misreads(tmp_path):
+    """For the pyav backend the stream-copy cut, the AVI with B-frames and
+    AV1 decode right: no problem, nothing out of order, FFmpeg's count."""
+    src = write_pyav_video(
+        str(tmp_path / 'src.mp4'), num_frames=20, options=dict(g='5'))
+    cut = cut_with_stream_copy(src, str(tmp_path / 'cut.mp4'), 1.3)
+    avi = write_pyav_video(
+        str(tmp_path / 'b.avi'), 'mpeg4', num_frames=30, options=dict(bf='2'))
+    av1 = write_pyav_video(str(tmp_path / 'av1.mp4'), 'libsvtav1')
+    for path, frames, codec in ((cut, 7, 'h264'), (avi, 30, 'mpeg4'), (av1, 12,
+                                                                       'av1')):
+        assert inspect_video(path, backend='decord').order or \
+            probe_video(path) is not None
+        report = inspect_video(path, backend='pyav')
+        assert (report.problem, report.order, report.backend) == (None, [],
+                                                                  'pyav')
+        assert report.num_frames == report.declared_frames == frames
+        assert report.codec == codec
+        assert probe_video(path, backend='pyav') is None
+
+
+def test_pyav_flags_frames_that_do_not_come_out(tmp_path, monkeypatch):
+    path = write_pyav_video(str(tmp_path / 'v.mp4'), num_frames=12)
+    scan = PyAVReader.scan
+    monkeypatch.setattr(PyAVReader, 'scan', lambda self: scan(self)[:-3])
+    assert probe_video(
+        path, backend='pyav'
+    ) == (
+        'truncated or corrupt: 3 of 12 frames do not come out of the decoder '
+        '(first: frame 9)')
+
+    def failing(self):
+        raise RuntimeError('Invalid data found when processing input')
+
+    monkeypatch.setattr(PyAVReader, 'scan', failing)
+    assert probe_video(
+        path, backend='pyav') == (
+            'truncated or corrupt: decoding fails (RuntimeError: Invalid data '
+            'found when processing input)')
+    # decode=False opens only: nothing decoded, nothing flagged
+    report = inspect_video(path, decode=False, backend='pyav')
+    assert report.problem is None and report.num_frames == 12
+
+
+def test_pyav_flags_truncated_file_with_index_first(tmp_path):
+    """moov before mdat ("faststart"): PyAV opens the cut file and reads the
+    packets before the cut; the file is still flagged as truncated."""
+    import av
+    path = str(tmp_path / 'fast.mp4')
+    with av.open(path, 'w', options=dict(movflags='faststart')) as out:
+        stream = out.add_stream('libx264', rate=10)
+        stream.width = stream.height = 64
+        stream.pix_fmt = 'yuv420p'
+        for i in range(30):
+            image = np.random.default_rng(i).integers(0, 256, (64, 64, 3),
+                                                      np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, 'rgb24')))
+        out.mux(stream.encode())
+    with open(path, 'rb') as f:
+        data = f.read()
+    with open(path, 'wb') as f:
+        f.write(data[:len(data) * 2 // 3])
+    assert len(PyAVReader(path)) < 30  # it opens, with fewer frames
+    reason = probe_video(path, backend='pyav')
+    assert re.match(
+        r"truncated: the MP4 box 'mdat' at byte \d+ needs \d+ bytes but the "
+        r'file ends after \d+; the frames after the cut are missing', reason)
+    assert probe_video(path).startswith('truncated: ')  # decord
+
+
+def test_unknown_probe_backend_is_named(tmp_path):
+    with pytest.raises(
+            ValueError,
+            match="unknown video backend 'opencv'; "
+            r"expected one of \['decord', 'pyav'\]"):
+        probe_video(str(tmp_path / 'x.mp4'), backend='opencv')
+
+
+def test_pipeline_backend():
+    assert pipeline_backend([dict(type='DiSTVideoInit')]) == 'pyav'
+    assert pipeline_backend([dict(type='DiSTVideoInit',
+                                  backend='decord')]) == 'decord'
+    assert pipeline_backend([dict(type='Resize'),
+                             dict(type='DecordInit')]) == 'decord'
+    assert pipeline_backend([dict(type='PyAVInit')]) is None
+    assert pipeline_backend([]) is None
+    from projects.dist.datasets.transforms.video_decode import DiSTVideoInit
+    assert pipeline_backend([DiSTVideoInit(backend='decord')]) == 'decord'
+    assert pipeline_backend([dict(type=DiSTVideoInit)]) == 'pyav'

@@ -184,3 +184,91 @@ def test_variant_reads_another_folder(kinetics_like, tmp_path):
             ValueError, match=r"'pyav@.*one' has 1 videos, "
             'expected 2'):
         bench.run(K400, kinetics_like, variants=('stock', f'pyav@{one}'))
+
+
+def decode_positions(path: str) -> tuple:
+    """Decode position of each frame (presentation order), keyframes'."""
+    found = packets(path)
+    by_pts = sorted(range(len(found)), key=lambda i: found[i][0])
+    return by_pts, [i for i, (_, key) in enumerate(found) if key]
+
+
+def test_floor_decodes_from_the_needed_keyframe_to_the_wanted_frame(
+        kinetics_like):
+    """The floor sends the packets from the keyframe before each wanted
+    frame up to that frame's packet, nothing past it, and hands on black
+    frames of the video's size."""
+    from projects.dist.datasets.transforms.video_readers import PyAVReader
+    path = osp.join(kinetics_like, 'kinetics_0000.mp4')
+    pos, keys = decode_positions(path)
+    assert keys == [0, 20, 40]
+    floor = bench.DecodeFloorReader(path)
+    # one GOP: from its keyframe to the later wanted frame's packet
+    wanted = [27, 23]
+    last = max(pos[i] for i in wanted)
+    frames = floor.get_frames(wanted + [23])
+    assert floor.runs == [(20, last + 1)]
+    assert floor.sent == last + 1 - 20
+    reference = PyAVReader(path).get_frames(wanted)
+    assert len(frames) == 3
+    for frame in frames:
+        assert frame.shape == reference[0].shape == (72, 96, 3)
+        assert frame.dtype == np.uint8 and not frame.any()
+    # two GOPs apart: the decoder restarts at the later keyframe
+    floor.get_frames([2, 42])
+    assert floor.runs == [(0, pos[2] + 1), (40, pos[42] + 1)]
+    assert floor.sent == pos[2] + 1 + pos[42] + 1 - 40
+    # a frame of the next GOP needed after one of the first: one run, as
+    # the run reaches the keyframe
+    floor.get_frames([0, 19, 21])
+    first = max(pos[0], pos[19])
+    assert first + 1 >= 20
+    assert floor.runs == [(0, max(first, pos[21]) + 1)]
+
+
+def test_floor_is_a_variant_not_a_backend(kinetics_like):
+    import torch
+    from mmaction.registry import TRANSFORMS
+    from mmengine.config import Config
+    cfg = Config.fromfile(K400)
+    path = osp.join(kinetics_like, 'kinetics_0001.mp4')
+    for split in ('train', 'test'):
+        pipeline = cfg[f'{split}_dataloader'].dataset.pipeline
+        outputs = {}
+        for variant in ('pyav', 'floor'):
+            steps = bench.to_variant(pipeline, variant)
+            timed = bench.TimedPipeline(steps)
+            bench.seed_all(5)
+            outputs[variant] = timed(
+                dict(filename=path, label=0, start_index=0,
+                     modality='RGB'))['inputs']
+        assert steps[0] == dict(type='DecodeFloorInit')
+        assert [bench.step_group(s) for s in steps][:3] == ['decode'] * 3
+        assert outputs['floor'].shape == outputs['pyav'].shape
+        assert outputs['pyav'].any() and not outputs['floor'].any()
+        assert torch.equal(outputs['floor'],
+                           torch.zeros_like(outputs['floor']))
+    with pytest.raises(ValueError, match="unknown video backend 'floor'"):
+        TRANSFORMS.build(dict(type='DiSTVideoInit', backend='floor'))
+    with pytest.raises(KeyError):
+        TRANSFORMS.build(dict(type='DecodeFloorInit'))
+
+
+def test_floor_and_step_times_are_reported(kinetics_like):
+    records = bench.run(
+        K400,
+        kinetics_like,
+        splits=('train', ),
+        variants=('stock', 'pyav', 'floor'),
+        rounds=1)
+    assert [r.get('variant')
+            for r in records] == ['stock', 'pyav', 'floor', None]
+    for rec in records[:-1]:
+        assert len(rec['cpu_ms_per_step']) == len(rec['steps'])
+        assert all(t >= 0 for t in rec['cpu_ms_per_step'])
+        assert sum(rec['cpu_ms_per_step']) == pytest.approx(
+            sum(rec['cpu_ms_per_video'].values()), abs=0.01)
+    assert records[2]['steps'][:3] == [
+        'DecodeFloorInit', 'UniformSample', 'DiSTVideoDecode'
+    ]
+    assert set(records[-1]['train']) == {'stock', 'pyav', 'floor'}

@@ -104,21 +104,34 @@ def test_bad_root_and_workers_are_usage_errors(listing, capsys, args, match):
     assert match.format(root=root) in capsys.readouterr().err
 
 
-def test_flags_stream_copy_cut_and_names_unsupported_codec(tmp_path, capsys):
-    """A stream-copy cut decodes (the old check passed it) but out of time
-    order; AV1 is named as the codec decord cannot decode."""
+@pytest.fixture
+def decord_misreads(tmp_path):
+    """A plain H.264 file, a stream-copy cut of it (an MP4 edit list), an
+    AVI with B-frames and an AV1 file."""
     root = tmp_path / 'videos'
     root.mkdir()
     src = write_pyav_video(
         str(root / 'src.mp4'), num_frames=20, options=dict(g='5'))
     cut_with_stream_copy(src, str(root / 'cut.mp4'), 1.3)
     write_pyav_video(str(root / 'av1.mp4'), 'libsvtav1')
+    write_pyav_video(
+        str(root / 'b.avi'), 'mpeg4', num_frames=30, options=dict(bf='2'))
+    return root
+
+
+def test_flags_stream_copy_cut_and_names_unsupported_codec(
+        decord_misreads, tmp_path, capsys):
+    """For decord: a stream-copy cut decodes (the old check passed it) but
+    out of time order; AV1 is named as the codec decord cannot decode."""
+    root = decord_misreads
     ann = tmp_path / 'list.txt'
     ann.write_text('src.mp4 0\ncut.mp4 1\nav1.mp4 2\n')
     clean = tmp_path / 'clean.txt'
-    code = load_check_videos().main(
-        [str(ann), str(root), '--out-clean',
-         str(clean)])
+    code = load_check_videos().main([
+        str(ann),
+        str(root), '--out-clean',
+        str(clean), '--backend', 'decord'
+    ])
     assert code == 1
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3
@@ -133,6 +146,85 @@ def test_flags_stream_copy_cut_and_names_unsupported_codec(tmp_path, capsys):
     assert lines[2] == (f'checked 3 videos listed in {ann}: 1 unreadable '
                         '(33.3 %), 1 out of time order')
     assert clean.read_text() == 'src.mp4 0\n'
+
+
+def test_pyav_passes_what_it_decodes_right(decord_misreads, tmp_path, capsys):
+    """The default backend, pyav, honours the edit list, reads the AVI by
+    its timestamps and decodes AV1: nothing to flag; decord flags three."""
+    root = decord_misreads
+    ann = tmp_path / 'list.txt'
+    ann.write_text('src.mp4 0\ncut.mp4 1\nav1.mp4 2\nb.avi 3\n')
+    tool = load_check_videos()
+    assert tool.main([str(ann), str(root)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == (f'checked 4 videos listed in {ann}: 0 '
+                            'unreadable (0.0 %)\n')
+    assert "checking 4 videos for the 'pyav' backend" in captured.err
+    assert tool.main([str(ann), str(root), '--backend', 'decord']) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(': ')[0] for line in lines[:-1]] == [
+        f'{root}/{name}' for name in ('cut.mp4', 'av1.mp4', 'b.avi')
+    ]
+    assert lines[-1] == (f'checked 4 videos listed in {ann}: 1 unreadable '
+                         '(25.0 %), 2 out of time order')
+
+
+def write_config(path, backends: dict) -> str:
+    """A config whose split pipelines decode with the given steps."""
+    lines = []
+    for split, init in backends.items():
+        lines.append(f'{split}_pipeline = [{init}, dict(type="UniformSample",'
+                     ' clip_len=2, num_clips=1)]\n')
+    path.write_text(''.join(lines))
+    return str(path)
+
+
+@pytest.mark.parametrize('steps, backend', [
+    (dict(train='dict(type="DiSTVideoInit", backend="decord")'), 'decord'),
+    (dict(train='dict(type="DiSTVideoInit")'), 'pyav'),
+    (dict(train='dict(type="DecordInit")',
+          test='dict(type="DecordInit")'), 'decord'),
+    (dict(train='dict(type="OpenCVInit")'), 'pyav'),
+])
+def test_backend_follows_the_config(decord_misreads, tmp_path, capsys, steps,
+                                    backend):
+    root = decord_misreads
+    ann = tmp_path / 'list.txt'
+    ann.write_text('cut.mp4 1\n')
+    config = write_config(tmp_path / 'cfg.py', steps)
+    tool = load_check_videos()
+    assert tool.config_backend(config) == (None if 'OpenCVInit' in str(steps)
+                                           else backend)
+    code = tool.main([str(ann), str(root), '--config', config])
+    captured = capsys.readouterr()
+    assert f"for the '{backend}' backend" in captured.err
+    assert code == (1 if backend == 'decord' else 0)
+    # --backend wins over the config's
+    other = 'pyav' if backend == 'decord' else 'decord'
+    tool.main([str(ann), str(root), '--config', config, '--backend', other])
+    assert f"for the '{other}' backend" in capsys.readouterr().err
+
+
+def test_config_with_two_backends_is_a_usage_error(decord_misreads, tmp_path,
+                                                   capsys):
+    root = decord_misreads
+    ann = tmp_path / 'list.txt'
+    ann.write_text('src.mp4 0\n')
+    config = write_config(
+        tmp_path / 'cfg.py',
+        dict(
+            train='dict(type="DiSTVideoInit")',
+            test='dict(type="DiSTVideoInit", backend="decord")'))
+    with pytest.raises(SystemExit) as info:
+        load_check_videos().main([str(ann), str(root), '--config', config])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert ('its pipelines decode with different backends (train pyav, test '
+            'decord); expected one: pass --backend pyav or --backend '
+            'decord') in err
+    assert load_check_videos().main(
+        [str(ann),
+         str(root), '--config', config, '--backend', 'pyav']) == 0
 
 
 @pytest.fixture

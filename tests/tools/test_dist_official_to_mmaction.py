@@ -87,3 +87,33 @@ def test_valid_arguments_convert(tmp_path, official):
     run(tmp_path, official, '--text-heads', '1', '--selected-layers', '0', '1')
     assert (tmp_path / 'out.pth').is_file()
     assert (tmp_path / 'out.py').is_file()
+
+
+def test_written_config_decodes_as_the_recipes(tmp_path, official):
+    """The test pipeline opens and decodes with the recipes' DiST steps
+    (pyav) and runs on a video: 3 views of T_t frames at the CLIP size."""
+    from mmengine.config import Config
+    from mmengine.dataset import Compose
+    from mmengine.registry import init_default_scope
+
+    import projects.dist  # noqa: F401
+    from tests.video_utils import write_pyav_video
+    run(tmp_path, official, '--text-heads', '1')
+    cfg = Config.fromfile(str(tmp_path / 'out.py'))
+    recipe = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', '_base_', 'datasets',
+                 'kinetics400_dist.py'))
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    assert cfg.video_backend == recipe.video_backend == 'pyav'
+    assert pipeline[0] == dict(type='DiSTVideoInit', backend='pyav')
+    assert pipeline[2] == dict(type='DiSTVideoDecode')
+    # the recipe's decoding steps, around the frame sampler
+    for i in (0, 2):
+        assert pipeline[i]['type'] == recipe.test_pipeline[i]['type']
+    assert not [s for s in pipeline if s['type'].startswith('Decord')]
+    init_default_scope('mmaction')
+    video = write_pyav_video(str(tmp_path / 'v.mp4'), num_frames=20)
+    out = Compose(pipeline)(
+        dict(filename=video, label=0, start_index=0, modality='RGB'))
+    assert out['inputs'].shape == (3, 3, cfg.num_frames, cfg.image_size,
+                                   cfg.image_size)

@@ -18,7 +18,17 @@ crops), so their ratios come from the same run on a shared machine:
 * ``stock``: MMAction2's ``DecordInit`` / ``DecordDecode`` for the decoding
   steps, i.e. the recipes' pipelines before the DiST decoding steps;
 * ``pyav``, ``decord``: ``DiSTVideoInit(backend=...)`` / ``DiSTVideoDecode``
-  with the config's other steps.
+  with the config's other steps;
+* ``floor``: a LOWER BOUND on the cost of frame-accurate decoding with
+  FFmpeg's decoders on one thread, not a usable backend (its frames are
+  black): :class:`DecodeFloorInit` opens the
+  file as ``pyav`` does (packet index, no decoding), then decodes, with the
+  same PyAV build and thread count, exactly the packets a frame-accurate
+  decoder cannot avoid for the sampled indices (every reference frame from
+  the keyframe each wanted frame needs up to the wanted frame, and the
+  wanted frames; no other non-reference frame), converts nothing to RGB and
+  hands on black frames of the video's size, so the resize, crop and
+  format steps cost what they cost after a real decoder.
 
 A variant written ``VARIANT@DIR`` reads its videos from ``DIR`` instead
 (the i-th file of each folder, sorted, pairs up), e.g. the re-encoded copies
@@ -36,7 +46,8 @@ Example (one core, as the docs' table)::
         --variants stock,config --rounds 3 --out pipeline.jsonl
 
 The last line of a run (``"split": "summary"``) gives each variant's
-clips/s per core as a ratio to the first variant's.
+clips/s per core as a ratio to the first variant's. Each record also has
+``cpu_ms_per_step`` (CPU ms per video of every step, in pipeline order).
 """
 import argparse
 import copy
@@ -60,19 +71,130 @@ import projects.dist  # noqa: F401  -- registers the DiST transforms
 # isort: split
 from mmaction.registry import TRANSFORMS
 
+from projects.dist.datasets.transforms.video_decode import DiSTVideoInit
+from projects.dist.datasets.transforms.video_readers import PyAVReader
+
 #: Video file extensions picked up from the folder.
 VIDEO_EXTS = ('.mp4', '.webm', '.mkv', '.avi', '.mov')
 
 #: Steps timed as ``decode`` (the rest before formatting is resize_crop).
-DECODE_STEPS = ('DiSTVideoInit', 'DiSTVideoDecode', 'DecordInit',
-                'DecordDecode', 'PyAVInit', 'PyAVDecode', 'OpenCVInit',
-                'OpenCVDecode', 'UniformSample', 'DiSTSegmentSample',
-                'SampleFrames', 'UntrimmedSampleFrames', 'DenseSampleFrames')
+DECODE_STEPS = ('DiSTVideoInit', 'DiSTVideoDecode', 'DecodeFloorInit',
+                'DecordInit', 'DecordDecode', 'PyAVInit', 'PyAVDecode',
+                'OpenCVInit', 'OpenCVDecode', 'UniformSample',
+                'DiSTSegmentSample', 'SampleFrames', 'UntrimmedSampleFrames',
+                'DenseSampleFrames')
 #: Steps timed as ``format``.
 FORMAT_STEPS = ('FormatShape', 'PackActionInputs', 'ToTensor')
 
 #: Variants and what they do to the decoding steps.
-VARIANTS = ('config', 'stock', 'pyav', 'decord')
+VARIANTS = ('config', 'stock', 'pyav', 'decord', 'floor')
+
+
+class DecodeFloorReader(PyAVReader):
+    """The least decoding a frame-accurate decoder must do; black frames.
+
+    A measuring device for the ``floor`` variant, NOT a backend: it returns
+    black frames. Opening is :class:`PyAVReader`'s (the packet index, which
+    gives the presentation order). :meth:`read_sorted` decodes the packets
+    from the keyframe each wanted frame needs (see
+    :meth:`PyAVReader._start_for`) up to the wanted frame's packet; runs that
+    overlap or touch are decoded as one, and the decoder starts afresh at
+    the keyframe of a run only where it lies past the previous run's end.
+    Packets of frames that are not wanted are sent with
+    ``skip_frame='NONREF'`` (the decoder drops the non-reference ones after
+    reading their header; leaving them out measured no faster; not for
+    codecs outside :data:`SKIP_SAFE_CODECS`, e.g. AV1), the decoder
+    is drained after each run instead of being fed later packets, and no
+    frame is converted to RGB.
+
+    Attributes:
+        sent (int): Packets sent to the decoder by the last
+            :meth:`read_sorted`.
+        runs (list[tuple[int, int]]): Its decoded ``[start, stop)`` ranges
+            of decode positions.
+    """
+
+    name = 'floor'
+
+    def __init__(self, source, num_threads: int = 1) -> None:
+        super().__init__(source, num_threads, skip_unused=True)
+        self.sent = 0
+        self.runs: List[tuple] = []
+
+    def read_sorted(self, indices: np.ndarray) -> List[np.ndarray]:
+        """Decode what the frames need; ``K`` black ``(H, W, 3)`` frames.
+
+        Raises:
+            ValueError: the file has packets without timestamps (the floor
+                is only defined where :class:`PyAVReader` seeks by them).
+            RuntimeError: a wanted frame did not come out of the decoder.
+        """
+        if not self._timed:
+            raise ValueError('the decode floor needs packet timestamps; '
+                             'this file has packets without pts')
+        packets = self._packets
+        codec = self._stream.codec_context
+        wanted = {self._pts[i] for i in indices.tolist()}
+        runs: List[List[int]] = []
+        for start, pos in sorted((self._start_for(i), self._decode_pos[i])
+                                 for i in indices.tolist()):
+            if runs and start <= runs[-1][1]:
+                runs[-1][1] = max(runs[-1][1], pos + 1)
+            else:
+                runs.append([start, pos + 1])
+        seen, size, sent = set(), None, 0
+
+        def note(decoded) -> None:
+            nonlocal size
+            for frame in decoded:
+                if frame.pts in wanted:
+                    seen.add(frame.pts)
+                    size = (frame.height, frame.width)
+
+        for start, stop in runs:
+            codec.flush_buffers()
+            for packet in packets[start:stop]:
+                # codecs where skipping loses frames (AV1) decode everything
+                codec.skip_frame = ('DEFAULT' if packet.pts in wanted
+                                    or not self.skip_unused else 'NONREF')
+                note(codec.decode(packet))
+            sent += stop - start
+            codec.skip_frame = 'DEFAULT'
+            note(codec.decode(None))  # drain: the frames it holds back
+        codec.flush_buffers()
+        self.sent, self.runs = sent, [tuple(r) for r in runs]
+        if seen != wanted:
+            raise RuntimeError(f'{len(wanted - seen)} of {len(wanted)} wanted '
+                               'frames did not come out of the decoder')
+        # one written array per frame, as a decoder would hand on
+        return [np.full((*size, 3), 0, np.uint8) for _ in range(len(indices))]
+
+
+class DecodeFloorInit(DiSTVideoInit):
+    """``DiSTVideoInit`` opening a :class:`DecodeFloorReader`.
+
+    Only for the ``floor`` variant of this tool (not registered: configs
+    cannot select it).
+
+    Args:
+        num_threads (int): Decoder threads. Defaults to 1.
+    """
+
+    def __init__(self, num_threads: int = 1) -> None:
+        super().__init__(backend='pyav', num_threads=num_threads)
+
+    def transform(self, results: Dict) -> Dict:
+        """Open ``results['filename']`` (see :class:`DiSTVideoInit`)."""
+        reader = DecodeFloorReader(
+            results['filename'], num_threads=self.num_threads)
+        results['video_reader'] = reader
+        results['total_frames'] = reader.num_frames
+        results['avg_fps'] = reader.fps
+        return results
+
+
+#: Steps of this tool that are built here, not from the registry.
+LOCAL_STEPS = {'DecodeFloorInit': DecodeFloorInit}
 
 
 def to_variant(pipeline: Sequence[dict], variant: str) -> List[dict]:
@@ -98,6 +220,8 @@ def to_variant(pipeline: Sequence[dict], variant: str) -> List[dict]:
         elif kind in ('DiSTVideoInit', 'DecordInit'):
             if variant == 'stock':
                 out.append(dict(type='DecordInit'))
+            elif variant == 'floor':
+                out.append(dict(type='DecodeFloorInit'))
             else:
                 out.append(dict(type='DiSTVideoInit', backend=variant))
         elif kind in ('DiSTVideoDecode', 'DecordDecode'):
@@ -107,6 +231,14 @@ def to_variant(pipeline: Sequence[dict], variant: str) -> List[dict]:
         else:
             out.append(step)
     return out
+
+
+def build_step(step: dict):
+    """Build a transform: this tool's own steps, else from the registry."""
+    if step.get('type') in LOCAL_STEPS:
+        args = dict(step)
+        return LOCAL_STEPS[args.pop('type')](**args)
+    return TRANSFORMS.build(step)
 
 
 def step_group(step: dict) -> str:
@@ -127,9 +259,10 @@ class TimedPipeline:
     """
 
     def __init__(self, pipeline: Sequence[dict]) -> None:
-        self.steps = [(TRANSFORMS.build(step), step_group(step))
+        self.steps = [(build_step(step), step_group(step))
                       for step in pipeline]
         self.cpu = dict(decode=0.0, resize_crop=0.0, format=0.0)
+        self.step_cpu = [0.0] * len(self.steps)
         self.wall = 0.0
         self.videos = 0
         self.clips = 0
@@ -137,10 +270,12 @@ class TimedPipeline:
     def __call__(self, results: Dict) -> Dict:
         """Run the steps on one sample, adding their times."""
         wall = time.perf_counter()
-        for transform, group in self.steps:
+        for i, (transform, group) in enumerate(self.steps):
             start = time.process_time()
             results = transform(results)
-            self.cpu[group] += time.process_time() - start
+            spent = time.process_time() - start
+            self.cpu[group] += spent
+            self.step_cpu[i] += spent
         self.wall += time.perf_counter() - wall
         self.videos += 1
         self.clips += int(results['inputs'].shape[0]) \
@@ -215,6 +350,7 @@ def run(config: str,
                     dict(
                         filename=path, label=0, start_index=0, modality='RGB'))
             pipe.cpu = dict.fromkeys(pipe.cpu, 0.0)
+            pipe.step_cpu = [0.0] * len(pipe.steps)
             pipe.wall, pipe.videos, pipe.clips = 0.0, 0, 0
         for r in range(rounds):
             for i in range(len(videos)):
@@ -228,6 +364,7 @@ def run(config: str,
                             modality='RGB'))
         for variant, pipe in timed.items():
             cpu = sum(pipe.cpu.values())
+            steps = [step['type'] for step in to_variant(pipeline, variant)]
             rec = dict(
                 split=split,
                 variant=variant,
@@ -247,7 +384,10 @@ def run(config: str,
                     k: round(1000 * v / pipe.videos, 3)
                     for k, v in pipe.cpu.items()
                 },
-                steps=[step['type'] for step in to_variant(pipeline, variant)],
+                steps=steps,
+                cpu_ms_per_step=[
+                    round(1000 * t / pipe.videos, 3) for t in pipe.step_cpu
+                ],
                 omp_num_threads=os.environ.get('OMP_NUM_THREADS'),
                 torch_threads=torch.get_num_threads(),
                 python=platform.python_version(),

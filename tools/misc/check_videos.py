@@ -7,17 +7,26 @@ Run it before a long training run::
         data/kinetics400/videos_train --num-workers 8 --out bad.txt \
         --config configs/dist_vitb_k400.py
 
-Every listed file is opened and decoded completely (the same check as
-``DiSTRobustVideoDataset(check_on_init=True)``), and flagged when
+The files are checked for the decoding backend that will read them
+(``--backend``): by default the one of the config's decoding step
+(``DiSTVideoInit(backend=...)``; ``'decord'`` for MMAction2's
+``DecordInit``) when ``--config`` is given, else ``pyav`` (the recipes'
+default). Every listed file is opened and decoded completely with that
+backend (the same check as ``DiSTRobustVideoDataset(check_on_init=True)``),
+and flagged when
 
 * it cannot be decoded: the reason names the problem (file not found, empty,
-  not a video, truncated, unsupported codec such as AV1, decoder error);
-* its frames are out of time order: decord's per-frame timestamps are
-  missing (an AVI with B-frames: decord's seeks then return wrong frames),
-  go backwards or start before 0 (an MP4 edit list from a stream-copy cut,
-  which decord ignores), or decord returns more or fewer frames than FFmpeg
-  shows (the video packets an edit list does not discard; needs PyAV,
-  ``pip install av``);
+  not a video, truncated, decoder error; with decord also an unsupported
+  codec such as AV1, which PyAV decodes); with ``pyav``, also when a frame
+  of the file's packet index does not come out of the decoder;
+* with ``decord``, its frames are out of time order: decord's per-frame
+  timestamps are missing (an AVI with B-frames: decord's seeks then return
+  wrong frames), go backwards or start before 0 (an MP4 edit list from a
+  stream-copy cut, which decord ignores), or decord returns more or fewer
+  frames than FFmpeg shows (the video packets an edit list does not
+  discard; needs PyAV). ``pyav`` honours edit lists and finds frames by
+  their timestamps: these files decode correctly with it and are not
+  flagged;
 * with ``--config``, it has fewer frames than a sampling step of the config's
   train/val/test pipelines takes (``clip_len``, ``frame_interval``): its
   frames would be repeated to fill the clip.
@@ -28,14 +37,20 @@ errors). ``--out`` writes the flagged paths (one per line) and
 ``--out-clean`` the annotation list without their lines.
 """
 import argparse
+import functools
 import os.path as osp
 import sys
 from typing import Dict, List, Optional, Tuple
 
 from projects.dist.datasets.robust_video_dataset import (AnnotationListError,
                                                          read_annotation_list)
-from projects.dist.datasets.video_probe import (VideoReport, inspect_video,
+# yapf: disable
+from projects.dist.datasets.video_probe import (PROBE_BACKENDS, VideoReport,
+                                                inspect_video,
+                                                pipeline_backend,
                                                 pipeline_sampling)
+
+# yapf: enable
 
 # the repository root, for a source checkout
 
@@ -81,6 +96,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='also flag videos with fewer frames than the sampling step '
         '(clip_len, frame_interval) of this config\'s train/val/test '
         'pipelines takes')
+    p.add_argument(
+        '--backend',
+        choices=PROBE_BACKENDS,
+        help='decoding backend to check for (default: the config\'s '
+        "DiSTVideoInit backend with --config, else pyav)")
     p.add_argument('--out', help='write the flagged paths to this file')
     p.add_argument(
         '--out-clean',
@@ -89,12 +109,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def check_videos(paths: List[str], num_workers: int = 1) -> List[VideoReport]:
+def check_videos(paths: List[str],
+                 num_workers: int = 1,
+                 backend: str = 'pyav') -> List[VideoReport]:
     """Inspect and decode every file, showing a progress bar.
 
     Args:
         paths (list[str]): Video files.
         num_workers (int): Processes. Defaults to 1 (this process).
+        backend (str): ``'pyav'`` or ``'decord'``. Defaults to 'pyav'.
 
     Returns:
         list[VideoReport]: One report per file (see
@@ -106,14 +129,45 @@ def check_videos(paths: List[str], num_workers: int = 1) -> List[VideoReport]:
         return []
     # inspect_video lives in an importable module, so worker processes can
     # unpickle it
+    inspect = functools.partial(inspect_video, backend=backend)
     if num_workers > 1:
         return track_parallel_progress(
-            inspect_video,
+            inspect,
             paths,
             nproc=num_workers,
             keep_order=True,
             file=sys.stderr)
-    return track_progress(inspect_video, paths, file=sys.stderr)
+    return track_progress(inspect, paths, file=sys.stderr)
+
+
+def config_pipelines(config: str) -> Dict[str, list]:
+    """The train/val/test pipelines of a config.
+
+    Args:
+        config (str): Config file.
+
+    Returns:
+        dict[str, list]: For each split that has one, its pipeline (from
+        ``{split}_dataloader.dataset``, also inside wrapped datasets, else
+        ``{split}_pipeline``).
+    """
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    pipelines = {}
+    for split in SPLITS:
+        pipeline = None
+        loader = cfg.get(f'{split}_dataloader')
+        if loader is not None and loader.get('dataset') is not None:
+            dataset = loader['dataset']
+            # wrapped datasets (e.g. RepeatDataset) keep theirs one level down
+            while 'pipeline' not in dataset and 'dataset' in dataset:
+                dataset = dataset['dataset']
+            pipeline = dataset.get('pipeline')
+        if pipeline is None:
+            pipeline = cfg.get(f'{split}_pipeline')
+        if pipeline is not None:
+            pipelines[split] = pipeline
+    return pipelines
 
 
 def config_sampling(config: str) -> Dict[str, Tuple[int, str]]:
@@ -131,20 +185,8 @@ def config_sampling(config: str) -> Dict[str, Tuple[int, str]]:
     Raises:
         ValueError: No pipeline of the config has a sampling step.
     """
-    from mmengine.config import Config
-    cfg = Config.fromfile(config)
     needs = {}
-    for split in SPLITS:
-        pipeline = None
-        loader = cfg.get(f'{split}_dataloader')
-        if loader is not None and loader.get('dataset') is not None:
-            dataset = loader['dataset']
-            # wrapped datasets (e.g. RepeatDataset) keep theirs one level down
-            while 'pipeline' not in dataset and 'dataset' in dataset:
-                dataset = dataset['dataset']
-            pipeline = dataset.get('pipeline')
-        if pipeline is None:
-            pipeline = cfg.get(f'{split}_pipeline')
+    for split, pipeline in config_pipelines(config).items():
         sampling = pipeline_sampling(pipeline)
         if sampling is not None:
             needs[split] = sampling
@@ -157,12 +199,40 @@ def config_sampling(config: str) -> Dict[str, Tuple[int, str]]:
     return needs
 
 
+def config_backend(config: str) -> Optional[str]:
+    """The backend the config's pipelines decode with.
+
+    Args:
+        config (str): Config file.
+
+    Returns:
+        str | None: See
+        :func:`~projects.dist.datasets.video_probe.pipeline_backend`; None
+        when no pipeline has a decoding step it knows.
+
+    Raises:
+        ValueError: The pipelines decode with different backends.
+    """
+    found = {}
+    for split, pipeline in config_pipelines(config).items():
+        backend = pipeline_backend(pipeline)
+        if backend is not None:
+            found[split] = backend
+    if len(set(found.values())) > 1:
+        used = ', '.join(f'{split} {b}' for split, b in found.items())
+        raise ValueError(
+            f'config {config}: its pipelines decode with different backends '
+            f'({used}); expected one: pass --backend '
+            f'{" or --backend ".join(PROBE_BACKENDS)} to choose')
+    return next(iter(found.values()), None)
+
+
 def short_video_reason(num_frames: int,
                        needs: Dict[str, Tuple[int, str]]) -> Optional[str]:
     """Say which pipelines sample more frames than a video has.
 
     Args:
-        num_frames (int): The video's frame count (decord's).
+        num_frames (int): The video's frame count (the backend's).
         needs (dict[str, tuple[int, str]]): :func:`config_sampling`.
 
     Returns:
@@ -228,16 +298,22 @@ def main(argv: Optional[List[str]] = None) -> int:
                                        args.multi_class)
     except (FileNotFoundError, AnnotationListError) as exc:
         usage_error(str(exc))
-    needs = None
+    needs, backend = None, args.backend
     if args.config is not None:
         if not osp.isfile(args.config):
             usage_error(f'config not found: {args.config!r}')
         try:
             needs = config_sampling(args.config)
+            if backend is None:
+                backend = config_backend(args.config)
         except ValueError as exc:
             usage_error(str(exc))
+    backend = backend or 'pyav'
     paths = [osp.join(args.root, name) for name, _ in entries]
-    reports = check_videos(paths, args.num_workers)
+    print(
+        f'checking {len(paths)} videos for the {backend!r} backend',
+        file=sys.stderr)
+    reports = check_videos(paths, args.num_workers, backend)
     flagged = [(r.path, report_reasons(r, needs)) for r in reports]
     flagged = [(path, reasons) for path, reasons in flagged if reasons]
     for path, reasons in flagged:

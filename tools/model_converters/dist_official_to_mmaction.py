@@ -126,13 +126,18 @@ image_size = {image_size}
 
 model = {body}
 
+# decoding backend of DiSTVideoInit, as in the recipes
+# (configs/_base_/datasets/kinetics400_dist.py): 'pyav' (frame-accurate,
+# honours MP4 edit lists) or 'decord' (rejects files with an edit list);
+# see docs/data_pipeline.md
+video_backend = 'pyav'
 # official protocol: T_t frames over the whole video, 3 temporal views x 1
 # centre crop, short side resized to the CLIP input size
 test_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='DiSTVideoInit', backend=video_backend),
     dict(type='UniformSample', clip_len=num_frames, num_clips=3,
          test_mode=True),
-    dict(type='DecordDecode'),
+    dict(type='DiSTVideoDecode'),
     dict(type='Resize', scale=(-1, image_size)),
     dict(type='CenterCrop', crop_size=image_size),
     dict(type='FormatShape', input_format='NCTHW'),

@@ -36,7 +36,7 @@ from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
 from .seeded_augmentation import SeededAugmentationMixin
 
-from .video_probe import probe_video
+from .video_probe import pipeline_backend, probe_video
 
 #: Names of the MMAction2 transforms that open or decode the video file.
 #: Any exception raised inside one of these marks the sample's file broken.
@@ -320,8 +320,10 @@ class DiSTRobustVideoDataset(SeededAugmentationMixin, VideoDataset):
             :data:`DECODE_TRANSFORMS`.
         check_on_init (bool): Decode every file completely when the
             annotation list is loaded (threads, see ``check_workers``) and
-            drop the unreadable ones (counted against ``max_broken``).
-            Costs a full pass over the data on every rank. Defaults to False.
+            drop the unreadable ones (counted against ``max_broken``), with
+            the backend of the pipeline's decoding step
+            (:attr:`probe_backend`). Costs a full pass over the data on
+            every rank. Defaults to False.
         check_workers (int): Threads for ``check_on_init``. Defaults to 4.
         broken_list_file (str, optional): Append the path of each newly
             found broken file to this text file (one per line; safe for
@@ -379,10 +381,21 @@ class DiSTRobustVideoDataset(SeededAugmentationMixin, VideoDataset):
             data_list = self._drop_unreadable(data_list)
         return data_list
 
+    @property
+    def probe_backend(self) -> str:
+        """The backend ``check_on_init`` decodes with: the pipeline's
+        (``DiSTVideoInit(backend=...)``, ``'decord'`` for ``DecordInit``),
+        ``'decord'`` for a pipeline with neither."""
+        transforms = getattr(self.pipeline, 'transforms', [])
+        return pipeline_backend(transforms) or 'decord'
+
     def _drop_unreadable(self, data_list: List[dict]) -> List[dict]:
         names = [d['filename'] for d in data_list]
+        backend = self.probe_backend
         with ThreadPoolExecutor(max(1, self.check_workers)) as pool:
-            reasons = list(pool.map(probe_video, names))
+            reasons = list(
+                pool.map(lambda name: probe_video(name, backend=backend),
+                         names))
         bad = {n: r for n, r in zip(names, reasons) if r is not None}
         if not bad:
             return data_list

@@ -1,26 +1,33 @@
-"""Probe video files: can decord decode them, and do they decode right?
+"""Probe video files: can a backend decode them, and do they decode right?
 
 Used by ``DiSTRobustVideoDataset(check_on_init=True)``,
-``tools/misc/check_videos.py`` and ``tools/demo.py``.
+``tools/misc/check_videos.py`` and ``tools/demo.py``. Each check is made for
+one decoding backend of ``DiSTVideoInit`` (:data:`PROBE_BACKENDS`), as files
+that one backend misreads decode correctly with the other.
 
 * :func:`probe_video` decodes a file completely and returns why it cannot be
   used (``None`` when every frame decodes). The reason names the problem:
   file not found, empty file, not a video (text, image), truncated,
-  unsupported codec (named, e.g. AV1), or the decoder's error.
-* :func:`inspect_video` also checks the decoded frames' time order (decord's
-  per-frame timestamps) and compares decord's frame count with the frames
-  FFmpeg shows. MP4s cut with stream copy carry an edit list that decord
-  ignores: it returns the hidden pre-roll frames (negative timestamps), more
-  frames than FFmpeg shows, misplaced in time. Frames without a timestamp
-  (an AVI with B-frames) break decord's seeks: sampled frames come back
-  wrong, some going backwards.
+  unsupported codec (named, e.g. AV1 for decord), or the decoder's error.
+* :func:`inspect_video` also checks that the backend returns the frames in
+  time order. ``'decord'``: its per-frame timestamps and its frame count
+  against the frames FFmpeg shows. MP4s cut with stream copy carry an edit
+  list that decord ignores: it returns the hidden pre-roll frames (negative
+  timestamps), more frames than FFmpeg shows, misplaced in time. Frames
+  without a timestamp (an AVI with B-frames) break decord's seeks: sampled
+  frames come back wrong, some going backwards. ``'pyav'``
+  (:class:`~.transforms.video_readers.PyAVReader`) honours edit lists and
+  finds frames by their packets' timestamps, so neither case is a problem
+  for it; a file fails when a frame of its packet index does not come out
+  of the decoder (what the reader would fail on).
 * :func:`sampled_frames` reads how many frames a pipeline's sampling step
   takes, so callers can name videos shorter than that (their frames would be
-  repeated to fill the clip).
+  repeated to fill the clip); :func:`pipeline_backend` which backend a
+  pipeline decodes with.
 
 The frames FFmpeg shows and the codec name come from PyAV when it is
 installed (``pip install av``); without it the codec is named by OpenCV's
-FourCC and the frame count is not compared.
+FourCC and decord's frame count is not compared.
 """
 import io
 import os.path as osp
@@ -62,6 +69,9 @@ _FOURCC_CODECS = {
     'mjpg': 'mjpeg',
 }
 
+#: Backends the checks are made for (``DiSTVideoInit(backend=...)``).
+PROBE_BACKENDS = ('pyav', 'decord')
+
 #: Timestamps beyond this many seconds are decord's "no timestamp".
 _NO_TIME = 1e9
 
@@ -88,13 +98,14 @@ class VideoReport:
         path (str): The file.
         problem (str | None): Why the file cannot be decoded; None when every
             frame decodes.
-        num_frames (int): Frames decord returns (0 when unreadable).
-        fps (float | None): decord's average frame rate.
+        num_frames (int): Frames the backend returns (0 when unreadable).
+        fps (float | None): The backend's average frame rate.
         codec (str | None): Codec name (PyAV, else OpenCV), if looked up.
         declared_frames (int | None): The frames FFmpeg shows (PyAV only),
             if looked up.
         order (list[str]): Problems with the frames' time order or count;
             empty when they decode in order.
+        backend (str): The backend checked with. Defaults to 'decord'.
     """
     path: str
     problem: Optional[str] = None
@@ -103,6 +114,7 @@ class VideoReport:
     codec: Optional[str] = None
     declared_frames: Optional[int] = None
     order: List[str] = field(default_factory=list)
+    backend: str = 'decord'
 
 
 def _one_line(exc: BaseException, limit: int = 200) -> str:
@@ -307,12 +319,16 @@ def time_order_problems(starts: Sequence[float],
     return problems
 
 
-def _unreadable_reason(path: str, exc: BaseException) -> str:
-    """Explain why decord cannot open ``path`` (it raised ``exc``)."""
+def _unreadable_reason(path: str,
+                       exc: BaseException,
+                       backend: str = 'decord') -> str:
+    """Explain why ``backend`` cannot open ``path`` (it raised ``exc``)."""
     truncated = mp4_truncation(path)
     if truncated is not None:
         return f'truncated: {truncated}; re-download or re-encode the file'
-    codec = identify_codec(path)
+    # PyAV names the codec of any stream it finds: that it cannot open the
+    # file then says nothing about the codec
+    codec = identify_codec(path) if backend == 'decord' else None
     if codec is not None:
         return (f'unsupported codec: the video stream is {codec!r}, which '
                 f'decord cannot decode ({_one_line(exc, 80)}); '
@@ -320,28 +336,45 @@ def _unreadable_reason(path: str, exc: BaseException) -> str:
     return f'not a readable video ({_one_line(exc)})'
 
 
+def check_backend(backend: str) -> str:
+    """Return ``backend`` if it is one of :data:`PROBE_BACKENDS`.
+
+    Raises:
+        ValueError: it is not.
+    """
+    if backend not in PROBE_BACKENDS:
+        raise ValueError(f'unknown video backend {backend!r}; expected one '
+                         f'of {sorted(PROBE_BACKENDS)}')
+    return backend
+
+
 def inspect_video(filename: str,
                   chunk: int = 64,
                   check_order: bool = True,
-                  decode: bool = True) -> VideoReport:
-    """Open a video with decord, check its frames' order, decode them all.
+                  decode: bool = True,
+                  backend: str = 'decord') -> VideoReport:
+    """Open a video with a backend, check its frames' order, decode them all.
 
     Args:
         filename (str): Video file path.
-        chunk (int): Frames decoded per batch (bounds memory).
+        chunk (int): Frames decoded per batch by decord (bounds memory).
             Defaults to 64.
-        check_order (bool): Check the per-frame timestamps and compare the
-            frame count with the container's (fills ``order``,
-            ``declared_frames``, ``codec``). Defaults to True.
+        check_order (bool): Check that the backend returns the frames in
+            time order (fills ``order``, ``declared_frames``, ``codec``; see
+            the module docstring). Defaults to True.
         decode (bool): Decode every frame (else only open the file and read
             its index). Defaults to True.
+        backend (str): ``'decord'`` or ``'pyav'``, as in
+            ``DiSTVideoInit(backend=...)``. Defaults to 'decord'.
 
     Returns:
         VideoReport: What was found; ``problem`` is None when the file can
-        be used.
+        be used with ``backend``.
+
+    Raises:
+        ValueError: ``backend`` is not one of :data:`PROBE_BACKENDS`.
     """
-    import decord
-    report = VideoReport(filename)
+    report = VideoReport(filename, backend=check_backend(backend))
     if not osp.isfile(filename):
         report.problem = 'file not found'
         return report
@@ -355,6 +388,9 @@ def inspect_video(filename: str,
         report.problem = (f'not a video: {what}; expected a video file '
                           '(e.g. MP4, MKV, WebM, AVI)')
         return report
+    if backend == 'pyav':
+        return _inspect_pyav(report, data, check_order, decode)
+    import decord
     try:
         reader = decord.VideoReader(io.BytesIO(data), num_threads=1)
     except Exception as exc:  # decord raises RuntimeError and DECORDError
@@ -387,13 +423,83 @@ def inspect_video(filename: str,
     return report
 
 
-def probe_video(filename: str, chunk: int = 64) -> Optional[str]:
-    """Open a video with decord and decode every frame.
+def _inspect_pyav(report: VideoReport, data: bytes, check_order: bool,
+                  decode: bool) -> VideoReport:
+    """:func:`inspect_video` with ``PyAVReader`` (see the module doc)."""
+    from .transforms.video_readers import PyAVReader
+    filename = report.path
+    try:
+        reader = PyAVReader(data)
+    except Exception as exc:  # PyAV's FFmpegError family, ValueError
+        report.problem = _unreadable_reason(filename, exc, 'pyav')
+        return report
+    try:
+        report.num_frames = reader.num_frames
+        report.fps = reader.fps
+        cut = mp4_truncation(filename)
+        if cut is not None:
+            # PyAV reads the packets before the cut and stops: a shorter
+            # video, not the one recorded
+            report.problem = (f'truncated: {cut}; the frames after the cut '
+                              'are missing; re-download or re-encode the '
+                              'file')
+            return report
+        if check_order:
+            # the reader counts the frames FFmpeg shows and finds them by
+            # timestamp: nothing comes out of order with it
+            report.codec = identify_codec(filename)
+            report.declared_frames = reader.num_frames
+        if decode:
+            try:
+                found = reader.scan()
+            except Exception as exc:  # PyAV's FFmpegError family
+                report.problem = ('truncated or corrupt: decoding fails '
+                                  f'({_one_line(exc, 120)})')
+                return report
+            report.problem = _missing_frames(found, reader.presentation_pts,
+                                             reader.num_frames)
+    finally:
+        reader.close()
+    return report
+
+
+def _missing_frames(found: Sequence[Optional[int]],
+                    expected: Optional[Sequence[int]],
+                    total: int) -> Optional[str]:
+    """Which frames of the index did not come out of the decoder.
+
+    Args:
+        found (Sequence[int | None]): Timestamps of the decoded frames
+            (``PyAVReader.scan``).
+        expected (Sequence[int], optional): The index's timestamps in
+            presentation order; None for files without timestamps (frames
+            are then counted).
+        total (int): Frames of the index.
+
+    Returns:
+        str | None: The problem, None when every frame came out.
+    """
+    if expected is None:
+        missing = list(range(len(found), total))
+    else:
+        got = set(found)
+        missing = [i for i, pts in enumerate(expected) if pts not in got]
+    if not missing:
+        return None
+    return (f'truncated or corrupt: {len(missing)} of {total} frames do not '
+            f'come out of the decoder (first: frame {missing[0]})')
+
+
+def probe_video(filename: str,
+                chunk: int = 64,
+                backend: str = 'decord') -> Optional[str]:
+    """Open a video with a backend and decode every frame.
 
     Args:
         filename (str): Video file path.
-        chunk (int): Frames decoded per batch (bounds memory).
+        chunk (int): Frames decoded per batch by decord (bounds memory).
             Defaults to 64.
+        backend (str): ``'decord'`` or ``'pyav'``. Defaults to 'decord'.
 
     Returns:
         str | None: None if every frame decodes, else a one-line reason
@@ -401,7 +507,8 @@ def probe_video(filename: str, chunk: int = 64) -> Optional[str]:
         bytes)'``, ``'not a video: ...'``, ``'truncated: ...'``,
         ``'unsupported codec: ...'``, or the decoder's error).
     """
-    return inspect_video(filename, chunk, check_order=False).problem
+    return inspect_video(
+        filename, chunk, check_order=False, backend=backend).problem
 
 
 def sampled_frames(step: dict) -> Tuple[int, str]:
@@ -444,4 +551,36 @@ def pipeline_sampling(pipeline: Sequence) -> Optional[Tuple[int, str]]:
     for step in pipeline or ():
         if isinstance(step, dict) and step.get('clip_len') is not None:
             return sampled_frames(step)
+    return None
+
+
+#: Decoding steps whose backend the checks know, by class name: a fixed
+#: backend, or None for ``DiSTVideoInit`` (its ``backend`` argument).
+_INIT_BACKENDS = {'DiSTVideoInit': None, 'DecordInit': 'decord'}
+
+
+def pipeline_backend(pipeline: Sequence) -> Optional[str]:
+    """The backend a pipeline decodes with, as the checks name it.
+
+    ``DiSTVideoInit(backend=X)`` decodes with ``X`` (default ``'pyav'``),
+    MMAction2's ``DecordInit`` with ``'decord'``.
+
+    Args:
+        pipeline (Sequence[dict | callable]): Transform configs or built
+            transforms.
+
+    Returns:
+        str | None: The backend of the first such step; None if the
+        pipeline has none (e.g. ``PyAVInit``, ``OpenCVInit``: their frames
+        are neither backend's).
+    """
+    for step in pipeline or ():
+        if isinstance(step, dict):
+            kind, backend = step.get('type'), step.get('backend', 'pyav')
+            kind = getattr(kind, '__name__', kind)  # type=DiSTVideoInit
+        else:
+            kind = type(step).__name__
+            backend = getattr(step, 'backend', 'pyav')
+        if kind in _INIT_BACKENDS:
+            return _INIT_BACKENDS[kind] or backend
     return None

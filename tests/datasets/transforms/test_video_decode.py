@@ -69,6 +69,13 @@ def vp9_webm(tmp_path_factory) -> str:
     return str(root / 'sthv2_0000.webm')
 
 
+@pytest.fixture(scope='module')
+def av1_mp4(tmp_path_factory) -> str:
+    """AV1 (SVT-AV1's mini-GOPs: hidden frames shown by later packets)."""
+    path = str(tmp_path_factory.mktemp('vid') / 'av1.mp4')
+    return write_pyav_video(path, 'libsvtav1', num_frames=40)
+
+
 def index_sets(num_frames: int) -> list:
     """Sparse, dense, unsorted, repeated, view-major and edge indices."""
     rng = np.random.default_rng(0)
@@ -98,10 +105,27 @@ def test_frames_equal_ffmpeg_at_the_indices(backend, video, request):
             np.testing.assert_array_equal(frame, reference[i])
 
 
+def test_pyav_av1_decodes_every_packet_and_equals_ffmpeg(av1_mp4):
+    """decord cannot open AV1; PyAV decodes it (libdav1d), without
+    skipping packets (the wrapper then loses shown frames)."""
+    reference = ffmpeg_frames(av1_mp4)
+    reader = open_video(av1_mp4, 'pyav')
+    assert reader.num_frames == len(reference) == 40
+    assert not reader.skip_unused
+    for indices in index_sets(len(reference)):
+        for i, frame in zip(indices, reader.get_frames(indices)):
+            np.testing.assert_array_equal(frame, reference[i])
+    with pytest.raises(RuntimeError, match='could not be decoded'):
+        forced = PyAVReader(av1_mp4)
+        forced.skip_unused = True
+        forced.get_frames([1, 5, 7])
+
+
 def test_pyav_skipping_unused_frames_changes_no_frame(h264_long_gop):
     """Non-reference frames that are not asked for are not decoded; the
     frames returned are the same as with every frame decoded."""
     indices = np.array([3, 17, 41, 42, 88])
+    assert PyAVReader(h264_long_gop).skip_unused
     fast = PyAVReader(h264_long_gop).get_frames(indices)
     full = PyAVReader(h264_long_gop, skip_unused=False).get_frames(indices)
     for a, b in zip(fast, full):

@@ -107,6 +107,14 @@ def _as_file(source: VideoSource):
     return io.BytesIO(source) if isinstance(source, bytes) else source
 
 
+#: Codecs whose non-reference frames :class:`PyAVReader` may skip, each
+#: tested against a full decode (tests/datasets/transforms/
+#: test_video_decode.py). Not AV1: there a packet (temporal unit) can hold a
+#: hidden frame that a later packet shows, and FFmpeg's libdav1d wrapper
+#: then loses shown frames under ``skip_frame='NONREF'``.
+SKIP_SAFE_CODECS = ('h264', 'vp9', 'mpeg4')
+
+
 class PyAVReader(VideoReader):
     """Frame-accurate reader on PyAV (FFmpeg), see the module docstring.
 
@@ -115,7 +123,8 @@ class PyAVReader(VideoReader):
         num_threads (int): Decoder threads. Defaults to 1.
         skip_unused (bool): Do not decode non-reference frames that are not
             requested (the decoder's ``skip_frame='NONREF'`` for their
-            packets). Defaults to True.
+            packets); only for codecs of :data:`SKIP_SAFE_CODECS`, others
+            decode every packet. Defaults to True.
     """
 
     name = 'pyav'
@@ -153,6 +162,8 @@ class PyAVReader(VideoReader):
         rate = stream.average_rate or stream.guessed_rate
         self.fps = float(rate) if rate else 0.0
         codec = stream.codec_context
+        name = codec.codec.canonical_name or codec.codec.name
+        self.skip_unused = skip_unused and name in SKIP_SAFE_CODECS
         codec.thread_count = self.num_threads
         if self.num_threads > 1:
             codec.thread_type = 'AUTO'
@@ -160,6 +171,38 @@ class PyAVReader(VideoReader):
     def close(self) -> None:
         """Release the container."""
         self._container.close()
+
+    @property
+    def presentation_pts(self) -> Optional[List[int]]:
+        """Timestamps of the shown frames in presentation order, shape
+        ``(num_frames,)``; None when some packet has no timestamp (frames
+        are then counted in decoding output order)."""
+        return list(self._pts) if self._timed else None
+
+    def scan(self) -> List[Optional[int]]:
+        """Decode every packet in order, converting nothing to RGB.
+
+        For checks (``tools/misc/check_videos.py``): :meth:`get_frames`
+        returns every frame when as many frames come out as
+        :attr:`num_frames`, at the timestamps of :attr:`presentation_pts`.
+        Frames an edit list hides do not come out.
+
+        Returns:
+            list[int | None]: The timestamp of each frame that comes out of
+            the decoder, in output order.
+
+        Raises:
+            av.error.FFmpegError: the decoder fails on a packet.
+        """
+        codec = self._stream.codec_context
+        codec.flush_buffers()
+        codec.skip_frame = 'DEFAULT'
+        out: List[Optional[int]] = []
+        for packet in self._packets:
+            out.extend(frame.pts for frame in codec.decode(packet))
+        out.extend(frame.pts for frame in codec.decode(None))
+        codec.flush_buffers()
+        return out
 
     def _restart(self) -> None:
         """Drop the decoder's state before decoding from a new keyframe."""
