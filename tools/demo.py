@@ -3,7 +3,7 @@
 
 The video is decoded and transformed by the config's test pipeline
 (``test_pipeline``, else ``test_dataloader.dataset.pipeline``; DiST configs
-decode with decord). ``--class-names`` (a file) or ``--classes`` (names on
+decode with PyAV). ``--class-names`` (a file) or ``--classes`` (names on
 the command line) replaces the label set of DiST's text classifier without
 retraining: the classifier is the frozen CLIP text tower applied to the class
 names, so any list of names works (zero-shot). ``--templates`` /
@@ -19,13 +19,15 @@ templates are ensembled (normalised mean of the per-template embeddings)::
 Scores are the model's test-time scores: class probabilities for configs
 with ``average_clips='prob'`` (all DiST configs).
 
-The video is checked first (``projects/dist/datasets/video_probe.py``): a
-file that is not a video, empty, truncated or in a codec decord cannot decode
-(e.g. AV1) is an error naming the file and the problem. A video with fewer
+The video is checked first (``projects/dist/datasets/video_probe.py``) with
+the backend the test pipeline decodes with: a file that is not a video,
+empty, truncated or in a codec the backend cannot decode (e.g. AV1 for
+decord) is an error naming the file and the problem. A video with fewer
 frames than the test pipeline samples per clip (its frames are repeated to
-fill the clip), or whose frames decode out of time order (an MP4 cut with
-stream copy), is classified with a warning naming the file; the warnings are
-also in the result (``warnings``).
+fill the clip), or whose frames MMAction2's ``DecordInit`` returns out of
+time order (an MP4 cut with stream copy), is classified with a warning
+naming the file; the warnings are also in the result (``warnings``).
+``DiSTVideoInit(backend='decord')`` refuses such a file (use ``'pyav'``).
 """
 import argparse
 import json
@@ -46,6 +48,7 @@ import projects.dist  # noqa: F401  -- compat fixes + registration
 from mmaction.apis import init_recognizer
 
 from projects.dist.datasets.video_probe import (VideoFileError, inspect_video,
+                                                pipeline_backend,
                                                 pipeline_sampling)
 from projects.dist.models.utils.class_names import load_class_names
 from projects.dist.utils import allow_full_unpickling_if_needed
@@ -142,8 +145,8 @@ def build_test_pipeline(cfg: Config) -> Compose:
 
 
 def check_video(video: str, pipeline: list) -> List[str]:
-    """Refuse a file decord cannot decode; warn about a clip that will not
-    be what the pipeline expects.
+    """Refuse a file the pipeline's decoder cannot decode; warn about a clip
+    that will not be what the pipeline expects.
 
     Args:
         video (str): Video file.
@@ -155,13 +158,21 @@ def check_video(video: str, pipeline: list) -> List[str]:
         pipeline's sampling step takes (its frames are then repeated).
 
     Raises:
-        VideoFileError: The file is not a video, is empty or truncated, or
-            uses a codec decord cannot decode; the message names the file
-            and the problem.
+        VideoFileError: The file is not a video, is empty or truncated,
+            uses a codec the pipeline's backend cannot decode, or (DiST's
+            decode step) that backend would return its frames out of time
+            order; the message names the file and the problem.
     """
-    report = inspect_video(video)
+    backend = pipeline_backend(pipeline) or 'decord'
+    report = inspect_video(video, backend=backend)
     if report.problem is not None:
         raise VideoFileError(video, report.problem)
+    if report.order and any(
+            step.get('type') == 'DiSTVideoInit' for step in pipeline):
+        # DiST's readers refuse what they cannot return in time order
+        raise VideoFileError(
+            video, f'frames out of time order with backend {backend!r}: '
+            f"{report.order[0]}; use backend='pyav' or re-encode the file")
     warnings = [
         f'{video}: frames out of time order, the scores may be wrong: '
         f'{problem}' for problem in report.order

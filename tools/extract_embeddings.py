@@ -56,7 +56,8 @@ from mmaction.apis import init_recognizer
 
 from projects.dist.datasets.robust_video_dataset import (DECODE_TRANSFORMS,
                                                          read_annotation_list)
-from projects.dist.datasets.video_probe import inspect_video, probe_video
+from projects.dist.datasets.video_probe import (inspect_video,
+                                                pipeline_backend, probe_video)
 from projects.dist.utils import allow_full_unpickling_if_needed
 from projects.dist.utils.cli import DictAction
 from projects.dist.utils.launch import LAUNCHERS
@@ -208,7 +209,11 @@ def load_clip(pipeline: Compose, path: str) -> dict:
             failed (errors of other transforms propagate: they are bugs of
             the config, not of the file).
     """
-    report = inspect_video(path, check_order=False, decode=False)
+    report = inspect_video(
+        path,
+        check_order=False,
+        decode=False,
+        backend=pipeline_backend(pipeline.transforms) or 'decord')
     if report.problem is not None:
         raise UnreadableVideo(report.problem)
     data = dict(filename=path, label=-1, start_index=0, modality='RGB')

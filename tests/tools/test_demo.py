@@ -225,15 +225,16 @@ def _bad_files(tmp_path):
         data = f.read()
     with open(truncated, 'wb') as f:
         f.write(data[:len(data) // 2])
-    av1 = write_pyav_video(str(tmp_path / 'av1.mp4'), 'libsvtav1')
     return [
         (str(text), 'not a video: a text file (starts with "moving left'),
         (str(png), 'not a video: a PNG image'),
         (str(empty), 'empty file (0 bytes)'),
         (truncated, "truncated: the MP4 box '"),
-        (av1, "unsupported codec: the video stream is 'av1', which decord "
-         'cannot decode'),
     ]
+
+
+#: the tiny config's test pipeline switched to decord
+DECORD = {'test_pipeline.0.backend': 'decord'}
 
 
 def test_unusable_video_is_a_clear_error(demo, trained, tmp_path):
@@ -247,11 +248,25 @@ def test_unusable_video_is_a_clear_error(demo, trained, tmp_path):
         assert info.value.__context__ is None  # no decord stack attached
 
 
+def test_codec_is_checked_for_the_pipelines_backend(demo, trained, tmp_path):
+    """AV1: PyAV (the config's backend) decodes it, decord cannot; the
+    demo checks the file with the backend the test pipeline uses."""
+    _, ckpt = trained
+    av1 = write_pyav_video(str(tmp_path / 'av1.mp4'), 'libsvtav1')
+    assert demo.predict(av1, CONFIG, ckpt)['warnings'] == []
+    with pytest.raises(VideoFileError) as info:
+        demo.predict(av1, CONFIG, ckpt, cfg_options=DECORD)
+    assert str(info.value).startswith(
+        f"{av1}: unsupported codec: the video stream is 'av1', which decord "
+        'cannot decode')
+
+
 def test_short_and_out_of_order_videos_warn(demo, trained, tmp_path,
                                             monkeypatch):
     """A 1-frame clip is padded by repetition to the 8 frames the test
-    pipeline samples, and a stream-copy cut decodes out of time order:
-    both are classified, with a warning naming the file."""
+    pipeline samples, and a stream-copy cut decodes out of time order with
+    MMAction2's decord steps: both are classified, with a warning naming the
+    file. PyAV decodes the cut in order; DiST's decord step refuses it."""
     _, ckpt = trained
     logged = []
     monkeypatch.setattr(demo, 'print_log',
@@ -271,7 +286,25 @@ def test_short_and_out_of_order_videos_warn(demo, trained, tmp_path,
         str(tmp_path / 'src.mp4'), num_frames=20, options=dict(g='5'))
     assert demo.predict(src, CONFIG, ckpt)['warnings'] == []
     cut = cut_with_stream_copy(src, str(tmp_path / 'cut.mp4'), 1.3)
-    warnings = demo.predict(cut, CONFIG, ckpt)['warnings']
+    # PyAV (the config's backend) honours the cut's edit list: the 7 shown
+    # frames, in order (only the short-clip warning)
+    pyav_warnings = demo.predict(cut, CONFIG, ckpt)['warnings']
+    assert len(pyav_warnings) == 1
+    assert pyav_warnings[0].startswith(f'{cut} has 7 frames but')
+    # DiST's decord reader refuses it up front, saying why and what to use
+    with pytest.raises(VideoFileError) as info:
+        demo.predict(cut, CONFIG, ckpt, cfg_options=DECORD)
+    assert str(info.value).startswith(
+        f"{cut}: frames out of time order with backend 'decord': 3 of 10 "
+        'frames have negative timestamps')
+    assert "use backend='pyav'" in str(info.value)
+    # MMAction2's own decord steps decode it: a warning, not an error
+    pipeline = Config.fromfile(CONFIG).test_pipeline
+    pipeline[0], pipeline[2] = dict(type='DecordInit'), dict(
+        type='DecordDecode')
+    warnings = demo.predict(
+        cut, CONFIG, ckpt,
+        cfg_options=dict(test_pipeline=pipeline))['warnings']
     assert len(warnings) == 2
     assert warnings[0].startswith(
         f'{cut}: frames out of time order, the scores may be wrong: 3 of 10 '
