@@ -61,6 +61,8 @@ def test_rss_sample_taken_after_mark_is_filed_under_the_new_label():
         time.sleep(0.01)  # the background thread is inside current()
         sampler.mark('large')
         sampler.rss = 1000  # the new mode allocates
-        time.sleep(0.12)
+        deadline = time.monotonic() + 30  # a background sample of 'large'
+        while sampler.peaks['large'] < 1000 and time.monotonic() < deadline:
+            time.sleep(0.01)
         sampler.mark(None)
     assert sampler.peaks == {'small': 1, 'large': 1000}
