@@ -24,7 +24,27 @@ def test_reuse_and_recompute_cover_the_same_windows(tmp_path, monkeypatch):
     assert reuse['tower_frames'] < recompute['tower_frames']
     # the reuse path batches window / stride windows, the baseline none
     assert (recompute['batch_windows'], reuse['batch_windows']) == (1, 4)
+    # every window equals the plain forward's (the parity criterion)
+    assert set(result['max_relative_difference']) == {'scores', 'embedding'}
+    assert all(0 <= d <= 1e-5
+               for d in result['max_relative_difference'].values())
     short, long = result['memory']
     assert long['windows'] > short['windows']
     # the frame cache is bounded: no larger for the longer video
     assert long['peak_cached_frames'] == short['peak_cached_frames']
+
+
+def test_largest_difference_is_relative_to_the_reference():
+    import torch
+
+    from projects.dist.apis import WindowResult
+
+    def window(scores):
+        scores = torch.tensor(scores)
+        return WindowResult(0, 0, 7, 0.0, 1.0, scores, 2 * scores)
+
+    got = [window([1.0, 2.0]), window([0.5, 4.5])]
+    want = [window([1.0, 2.0]), window([0.5, 4.0])]
+    assert tool.largest_difference(got, want, 'scores') == 0.5 / 4.0
+    assert tool.largest_difference(got, want, 'embedding') == 1.0 / 8.0
+    assert tool.largest_difference(want, want, 'scores') == 0.0

@@ -20,9 +20,12 @@ short), then
 ::
 
     python tools/analysis/long_video_benchmark.py configs/dist_vitb_k400.py \\
-        --seconds 32 --fps 4 --frame-interval 4 --out result.json
+        --seconds 180 --fps 4 --frame-interval 4 --out result.json
 
-Prints one JSON object (also written to ``--out``).
+Prints one JSON object (also written to ``--out``). It also compares every
+window's scores and embedding between the two paths
+(``max_relative_difference``: the largest ``max|reuse - recompute| /
+max|recompute|`` over the windows; the parity criterion is 1e-5).
 """
 import argparse
 import json
@@ -148,8 +151,13 @@ def child(args: argparse.Namespace) -> dict:
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def timed(model, video: str, args, reuse: bool) -> dict:
-    """Time one pass over ``video``."""
+def timed(model, video: str, args, reuse: bool) -> tuple:
+    """Time one pass over ``video``.
+
+    Returns:
+        tuple[dict, list]: The timing record and the windows'
+        :class:`~projects.dist.apis.WindowResult`.
+    """
     runner = SlidingWindowRecognizer(
         model,
         args.stride,
@@ -157,16 +165,25 @@ def timed(model, video: str, args, reuse: bool) -> dict:
         reuse_tower=reuse,
         batch_windows=args.batch_windows if reuse else 1)
     start = time.perf_counter()
-    windows = sum(1 for _ in runner.run(open_source(video)))
+    results = list(runner.run(open_source(video)))
     seconds = time.perf_counter() - start
     return dict(
         reuse_tower=reuse,
         stride=runner.stride,
         batch_windows=runner.batch_windows,
-        windows=windows,
+        windows=len(results),
         tower_frames=runner.tower_frames,
         seconds=seconds,
-        seconds_per_window=seconds / windows)
+        seconds_per_window=seconds / len(results)), results
+
+
+def largest_difference(got: list, want: list, field: str) -> float:
+    """max over windows of ``max|got - want| / max|want|`` for one field of
+    :class:`~projects.dist.apis.WindowResult` (the parity criterion's
+    ratio: at most 1e-5 means equal)."""
+    return max(
+        float((getattr(a, field) - getattr(b, field)).abs().max() /
+              getattr(b, field).abs().max()) for a, b in zip(got, want))
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
@@ -192,8 +209,15 @@ def main(argv: Optional[List[str]] = None) -> dict:
         size = bb.spatial_encoder.arch['image_size']
         x = torch.zeros(1, 3, bb.num_frames, size, size)
         model.cls_head(bb(x))
-    recompute = timed(model, short, args, reuse=False)
-    reuse = timed(model, short, args, reuse=True)
+    recompute, want = timed(model, short, args, reuse=False)
+    reuse, got = timed(model, short, args, reuse=True)
+    if [r[:5] for r in got] != [r[:5] for r in want]:
+        raise RuntimeError('the two paths scored different windows')
+    # every window's scores and embedding against the plain forward's
+    difference = {
+        field: largest_difference(got, want, field)
+        for field in ('scores', 'embedding')
+    }
     memory = []
     for video in (short, long):
         cmd = [
@@ -236,6 +260,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         recompute=recompute,
         reuse=reuse,
         speedup=recompute['seconds'] / reuse['seconds'],
+        max_relative_difference=difference,
         memory=memory,
         peak_rss_ratio_long_to_short=memory[1]['peak_rss_mib'] /
         memory[0]['peak_rss_mib'],
