@@ -2,16 +2,20 @@
 scores and embedding equal the plain single-clip forward (``test_step``)
 on the same frames, each spatial frame goes through the tower once, and
 the caches stay bounded however long the video is."""
+import os.path as osp
+
 import cv2
 import numpy as np
 import pytest
 import torch
+from mmaction.apis import init_recognizer
 from mmengine.dataset import Compose, pseudo_collate
 
 from projects.dist.apis import (CaptureFrameSource, DecordFrameSource,
                                 PyAVFrameSource, SlidingWindowRecognizer,
                                 VideoSourceError, open_source)
 from projects.dist.datasets.transforms.video_readers import PyAVReader
+from tests.helpers import REPO_ROOT
 from tests.numerics import assert_close_model
 from tests.video_utils import (cut_with_stream_copy, write_pyav_video,
                                write_random_video)
@@ -219,3 +223,17 @@ def test_frame_callback_follows_the_windows_ending_at_or_before_it(
                 before = [e for k, e in events[:p] if k == 'window']
                 assert before == [e for e in ends
                                   if e <= i], (batch_windows, i)
+
+
+def test_an_mmpretrain_tower_and_a_linear_head(video):
+    """Reuse works for any frozen tower DiST takes and any head on its
+    embedding: the mmpretrain ViT tower with a linear head."""
+    torch.manual_seed(0)
+    config = osp.join(REPO_ROOT, 'configs',
+                      'dist_tiny_synthetic_mmpretrain.py')
+    model = init_recognizer(config, None, device='cpu')
+    model.init_weights()
+    model.eval()
+    runner = SlidingWindowRecognizer(model, 2, batch_windows=3)
+    results = list(runner.run(open_source(video)))
+    check_windows(results, model, 41, 2, 1, video=video)
