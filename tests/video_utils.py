@@ -153,3 +153,52 @@ def cut_with_stream_copy(src: str, dst: str, start: float) -> str:
                 packet.stream = out
                 target.mux(packet)
     return dst
+
+
+def corrupt(path: str, kind: str) -> None:
+    """Damage a video in place: truncate, overwrite, empty or delete it."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    if kind == 'missing':
+        os.remove(path)
+        return
+    new = dict(
+        truncated=data[:len(data) // 2],
+        garbage=bytes(
+            np.random.default_rng(0).integers(
+                0, 256, len(data), dtype=np.uint8)),
+        empty=b'')[kind]
+    with open(path, 'wb') as f:
+        f.write(new)
+
+
+def make_videos(root: str,
+                num: int,
+                broken: dict,
+                num_classes: int = 4) -> tuple:
+    """Write ``num`` clips and an annotation list; damage some of them.
+
+    Args:
+        root (str): Folder for the videos and ``ann.txt``.
+        num (int): Number of clips.
+        broken (dict[int, str]): Index -> kind of damage (see
+            :func:`corrupt`).
+        num_classes (int): Labels cycle through ``0 .. num_classes - 1``.
+            Defaults to 4.
+
+    Returns:
+        tuple[str, list[str]]: The annotation list and the damaged paths.
+    """
+    os.makedirs(root, exist_ok=True)
+    lines, bad = [], []
+    for i in range(num):
+        name = f'clip_{i:03d}.mp4'
+        write_random_video(osp.join(root, name), seed=i, num_frames=10)
+        lines.append(f'{name} {i % num_classes}')
+        if i in broken:
+            corrupt(osp.join(root, name), broken[i])
+            bad.append(osp.join(root, name))
+    ann = osp.join(root, 'ann.txt')
+    with open(ann, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return ann, bad

@@ -14,7 +14,6 @@ from projects.dist.datasets.robust_video_dataset import (META_PADDED,
                                                          META_STANDIN,
                                                          BrokenVideoError)
 from projects.dist.datasets.samplers import SeededIndex
-from tests.datasets.test_robust_video_dataset import make_videos
 from tests.video_utils import write_pyav_video, write_random_video
 
 BACKENDS = ('pyav', 'decord')
@@ -52,18 +51,6 @@ def build(ann: str, root: str, backend: str, **kwargs):
         pipeline=pipeline(backend, kwargs.get('test_mode', False)))
     cfg.update(kwargs)
     return DATASETS.build(copy.deepcopy(cfg))
-
-
-@pytest.fixture
-def videos(tmp_path):
-    """Six clips: 0 truncated, 2 missing, 4 garbage; 1, 3, 5 fine."""
-    ann, bad = make_videos(
-        str(tmp_path), 6, {
-            0: 'truncated',
-            2: 'missing',
-            4: 'garbage'
-        })
-    return ann, str(tmp_path), bad
 
 
 @pytest.mark.parametrize('backend', BACKENDS)

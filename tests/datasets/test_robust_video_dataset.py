@@ -1,7 +1,6 @@
 """Tests of DiSTRobustVideoDataset: broken videos are skipped, counted,
 reported once and capped; a tiny training run survives 10 % corrupt files."""
 import copy
-import os
 import os.path as osp
 
 import numpy as np
@@ -16,7 +15,7 @@ from projects.dist.datasets.robust_video_dataset import (
     META_BROKEN, META_PADDED, META_STANDIN, AnnotationListError,
     BrokenVideoError, DiSTRobustVideoDataset, is_padded, read_annotation_list)
 from tests.helpers import REPO_ROOT, load_tool
-from tests.video_utils import write_random_video
+from tests.video_utils import make_videos, write_random_video
 
 TINY_MODEL = osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'dist_tiny.py')
 CLASS_NAMES = ['moving left', 'moving right', 'growing', 'shrinking']
@@ -43,49 +42,6 @@ def load_check_videos():
     return load_tool('misc/check_videos.py')
 
 
-def corrupt(path: str, kind: str) -> None:
-    """Damage a video in place: truncate, overwrite, empty or delete it."""
-    with open(path, 'rb') as f:
-        data = f.read()
-    if kind == 'missing':
-        os.remove(path)
-        return
-    new = dict(
-        truncated=data[:len(data) // 2],
-        garbage=bytes(
-            np.random.default_rng(0).integers(
-                0, 256, len(data), dtype=np.uint8)),
-        empty=b'')[kind]
-    with open(path, 'wb') as f:
-        f.write(new)
-
-
-def make_videos(root: str, num: int, broken: dict) -> tuple:
-    """Write ``num`` clips and an annotation list; damage some of them.
-
-    Args:
-        root (str): Folder for the videos and ``ann.txt``.
-        num (int): Number of clips.
-        broken (dict[int, str]): Index -> kind of damage.
-
-    Returns:
-        tuple[str, list[str]]: The annotation list and the damaged paths.
-    """
-    os.makedirs(root, exist_ok=True)
-    lines, bad = [], []
-    for i in range(num):
-        name = f'clip_{i:03d}.mp4'
-        write_random_video(osp.join(root, name), seed=i, num_frames=10)
-        lines.append(f'{name} {i % len(CLASS_NAMES)}')
-        if i in broken:
-            corrupt(osp.join(root, name), broken[i])
-            bad.append(osp.join(root, name))
-    ann = osp.join(root, 'ann.txt')
-    with open(ann, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    return ann, bad
-
-
 def build(ann: str, root: str, **kwargs) -> DiSTRobustVideoDataset:
     """Build the dataset through the registry (as a config would)."""
     cfg = dict(
@@ -105,18 +61,6 @@ def warnings_log(monkeypatch):
     monkeypatch.setattr(rvd, 'print_log',
                         lambda msg, **kw: messages.append(msg))
     return messages
-
-
-@pytest.fixture
-def videos(tmp_path):
-    """Six clips: 0 truncated, 2 missing, 4 garbage; 1, 3, 5 fine."""
-    ann, bad = make_videos(
-        str(tmp_path), 6, {
-            0: 'truncated',
-            2: 'missing',
-            4: 'garbage'
-        })
-    return ann, str(tmp_path), bad
 
 
 def test_broken_sample_is_replaced_counted_and_warned_once(
