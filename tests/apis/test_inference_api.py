@@ -12,16 +12,10 @@ import torch
 from mmaction.apis import inference_recognizer, init_recognizer
 from mmaction.apis.inferencers import (ActionRecogInferencer,
                                        MMAction2Inferencer)
-from mmengine.config import Config
-from mmengine.runner import Runner
 
-from tests.helpers import load_tool
+from tests.helpers import load_tool, tiny_synthetic_run_cfg, train_one_thread
 from tests.numerics import assert_close_model
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic.py')
-LABELS = osp.join(REPO_ROOT, 'projects', 'dist', 'label_maps',
-                  'synthetic_motion.txt')
 ENV = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
 
 
@@ -34,35 +28,13 @@ def trained(tmp_path_factory):
         tuple[str, str, str]: Config file, checkpoint, run folder.
     """
     run_dir = str(tmp_path_factory.mktemp('api_run'))
-    data_root = osp.join(run_dir, 'data', 'synthetic_motion')
-    weights = osp.join(data_root, 'tiny_clip_seed0.pth')
-    cfg = Config.fromfile(CONFIG)
-    synthetic = dict(
-        data_root=data_root,
-        num_per_class=dict(train=2, val=1, test=1),
-        clip_weights=dict(path=weights))
-    for loader in ('train', 'val', 'test'):
-        cfg[f'{loader}_dataloader'].dataset.update(synthetic)
-        cfg[f'{loader}_dataloader'].num_workers = 0
-        cfg[f'{loader}_dataloader'].persistent_workers = False
-    cfg.model.backbone.spatial_encoder.pretrained = weights
-    cfg.model.cls_head.text_encoder.pretrained = weights
-    cfg.model.cls_head.class_names = LABELS
-    cfg.train_cfg.max_epochs = 1
+    cfg = tiny_synthetic_run_cfg(
+        run_dir, dict(train=2, val=1, test=1), epochs=1)
     cfg.param_scheduler = cfg.param_scheduler[:1]
-    cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=1, save_best=None)
-    cfg.custom_hooks = []
-    cfg.work_dir = osp.join(run_dir, 'work')
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        Runner.from_cfg(cfg).train()
-    finally:
-        torch.set_num_threads(threads)
+    checkpoint = train_one_thread(cfg)
     config = osp.join(run_dir, 'config.py')
     cfg.dump(config)
-    return config, osp.join(cfg.work_dir, 'epoch_1.pth'), run_dir
+    return config, checkpoint, run_dir
 
 
 @pytest.fixture(scope='module')

@@ -13,16 +13,15 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmengine.runner import Runner
 
 from projects.dist.datasets.video_probe import VideoFileError
-from tests.helpers import REPO_ROOT, load_tool
+from tests.helpers import (REPO_ROOT, SYNTHETIC_LABELS, TINY_SYNTHETIC_CONFIG,
+                           load_tool, tiny_synthetic_run_cfg, train_one_thread)
 from tests.video_utils import (cut_with_stream_copy, write_pyav_video,
                                write_random_video)
 
-CONFIG = osp.join(REPO_ROOT, 'configs', 'dist_tiny_synthetic.py')
-LABELS = osp.join(REPO_ROOT, 'projects', 'dist', 'label_maps',
-                  'synthetic_motion.txt')
+CONFIG = TINY_SYNTHETIC_CONFIG
+LABELS = SYNTHETIC_LABELS
 NUM_PER_CLASS = dict(train=120, val=1, test=2)
 SUBSET = osp.join(REPO_ROOT, 'projects', 'dist', 'label_maps',
                   'synthetic_motion_subset.txt')
@@ -49,35 +48,12 @@ def trained(tmp_path_factory):
         tuple[str, str]: The data folder and the checkpoint.
     """
     run_dir = str(tmp_path_factory.mktemp('demo_run'))
-    data_root = osp.join(run_dir, 'data', 'synthetic_motion')
-    weights = osp.join(data_root, 'tiny_clip_seed0.pth')
-    cfg = Config.fromfile(CONFIG)
-    synthetic = dict(
-        data_root=data_root,
-        num_per_class=NUM_PER_CLASS,
-        clip_weights=dict(path=weights))
-    for loader in ('train', 'val', 'test'):
-        cfg[f'{loader}_dataloader'].dataset.update(synthetic)
-        cfg[f'{loader}_dataloader'].num_workers = 0
-        cfg[f'{loader}_dataloader'].persistent_workers = False
-    cfg.model.backbone.spatial_encoder.pretrained = weights
-    cfg.model.cls_head.text_encoder.pretrained = weights
-    cfg.model.cls_head.class_names = LABELS
     epochs = 8
-    cfg.train_cfg.max_epochs = epochs
+    cfg = tiny_synthetic_run_cfg(run_dir, NUM_PER_CLASS, epochs)
     cfg.train_cfg.val_interval = epochs
     cfg.param_scheduler[1].update(T_max=epochs - 1, end=epochs)
-    cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=epochs, save_best=None)
-    cfg.custom_hooks = []
-    cfg.work_dir = osp.join(run_dir, 'work')
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the tiny model is overhead-bound
-    try:
-        Runner.from_cfg(cfg).train()
-    finally:
-        torch.set_num_threads(threads)
-    return data_root, osp.join(cfg.work_dir, f'epoch_{epochs}.pth')
+    checkpoint = train_one_thread(cfg)
+    return cfg.train_dataloader.dataset.data_root, checkpoint
 
 
 def _video(data_root, index):
